@@ -1,0 +1,85 @@
+# Gregor build. `make run` and `make test` are the two commands a new user needs;
+# both install missing Debian packages first.
+
+CC        ?= cc
+CLANG     ?= clang
+BUILD     := build
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+BASEFLAGS := -std=c17 -D_GNU_SOURCE -Isrc $(WARN) -g -MMD -MP
+LIBS      := -lrdkafka -lzstd -llz4 -lsnappy -lz -lpthread -lm
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS      := $(shell find src -name '*.c' | sort)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+
+REL_OBJS  := $(patsubst %.c,$(BUILD)/rel/%.o,$(SRCS))
+ASAN_OBJS := $(patsubst %.c,$(BUILD)/asan/%.o,$(SRCS))
+ASAN_LIB  := $(filter-out $(BUILD)/asan/src/main.o,$(ASAN_OBJS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
+FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all deps run test test-only unit fuzz fuzz-smoke gen clean format-check
+
+all: $(BUILD)/gregor
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O1 $(SAN) -c $< -o $@
+
+$(BUILD)/gregor: $(REL_OBJS)
+	$(CC) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/gregor: $(ASAN_OBJS)
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -Itests/unit -O1 $(SAN) -o $@ $< $(ASAN_LIB) $(LIBS)
+
+# libFuzzer targets link every library object, rebuilt by clang with coverage.
+FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) -c $< -o $@
+$(BUILD)/fuzz/%: fuzz/%.c $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+
+run: deps $(BUILD)/gregor
+	@mkdir -p data
+	exec $(BUILD)/gregor broker --config config/server.properties
+
+unit: $(UNIT_BINS)
+
+# Everything the suite runs: the sanitizer build of the broker, unit tests,
+# the release broker, and fuzzers when clang is present.
+test: deps
+	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS)
+	@if command -v $(CLANG) >/dev/null; then $(MAKE) --no-print-directory $(FUZZ_BINS); fi
+	@tests/run
+
+test-only:
+	@tests/run
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n; \
+	  echo "== $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 fuzz/corpus/$$n || exit 1; done
+
+gen:
+	/usr/bin/python3 tools/kafka_codegen.py ../shared/kafka-reference src/protocol/gen
+
+format-check:
+	@clang-format --dry-run -Werror $(SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

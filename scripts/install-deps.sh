@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Gregor needs to build and test, only those missing.
+set -euo pipefail
+pkgs=(build-essential pkg-config clang libclang-rt-14-dev
+      librdkafka-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libssl-dev
+      kcat python3 python3-confluent-kafka python3-kafka)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"

@@ -1,0 +1,92 @@
+/*
+ * The network layer: one epoll event loop, non-blocking listening and
+ * client sockets, size-prefixed Kafka frames, requests pipelined and
+ * answered strictly in order per connection, responses sent as memory plus
+ * sendfile ranges (see core/obuf.h), timers for long polls and housekeeping.
+ *
+ * Threading: everything here runs on the loop thread; the only call allowed
+ * from another thread is net_loop_wake().
+ *
+ * Ownership of a request: the loop reads a whole frame, wraps it in a
+ * struct net_request and hands it to the handler given at net_loop_create.
+ * The handler answers now or later with net_respond() exactly once (with
+ * NULL for acks=0 produce, meaning "no response"); until then the request
+ * is pending and later responses on that connection wait behind it. If the
+ * connection dies first, the loop calls the abort callback for each pending
+ * request; the handler must drop its references and still call
+ * net_respond() (which then just frees), either inside the abort callback or later.
+ */
+#ifndef GREGOR_NET_H
+#define GREGOR_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/obuf.h"
+
+struct net_loop;
+struct net_conn;
+
+struct net_request {
+    struct net_conn *conn;       /* do not touch after net_respond */
+    uint8_t *frame;              /* the request bytes, without the size prefix; owned by the request */
+    uint32_t frame_len;
+    struct arena arena;          /* per-request scratch, freed with the request */
+    uint64_t received_us;        /* monotonic time the frame was complete */
+    void *handler_state;         /* for the handler's use (e.g. a delayed-operation record) */
+    bool aborted;                /* the connection is gone; the response will be dropped */
+    /* private to net: */
+    struct net_request *next;
+    struct obuf response;
+    bool responded;
+    bool no_response;
+};
+
+struct net_config {
+    const char *host;            /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
+    int port;                    /* 0 picks a free port (see net_loop_port) */
+    uint32_t max_request_bytes;  /* socket.request.max.bytes: larger frames close the connection */
+    uint32_t max_connections;    /* max.connections: further accepts are closed at once */
+    int64_t idle_timeout_ms;     /* connections.max.idle.ms: quiet connections are closed */
+};
+
+typedef void (*net_request_fn)(void *ctx, struct net_request *req);
+typedef void (*net_abort_fn)(void *ctx, struct net_request *req);
+typedef void (*net_timer_fn)(void *ctx);
+
+/* Returns NULL and logs why on failure (e.g. the port is taken). */
+struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on_request,
+                                 net_abort_fn on_abort, void *ctx);
+int net_loop_port(const struct net_loop *loop);
+/* Runs until net_loop_stop; returns 0, or -1 on a fatal poller error. */
+int net_loop_run(struct net_loop *loop);
+/* Safe from signal handlers and other threads. */
+void net_loop_stop(struct net_loop *loop);
+/* Safe from other threads: makes the loop run its timers/posted work now. */
+void net_loop_wake(struct net_loop *loop);
+/* Closes every connection (aborting pending requests) and frees the loop. */
+void net_loop_destroy(struct net_loop *loop);
+
+/* Queue the response for req; resp's contents are moved into the request
+ * (resp is left empty). resp == NULL means no response bytes are sent
+ * (acks=0), but ordering is still kept. The payload must NOT include the
+ * 4-byte size prefix; the net layer writes it. Frees req once sent. */
+void net_respond(struct net_request *req, struct obuf *resp);
+/* Close the connection after the responses before this request are sent,
+ * without answering it (used for unparseable requests). */
+void net_respond_close(struct net_request *req);
+
+/* Monotonic clock in microseconds / wall clock in milliseconds. */
+uint64_t net_now_us(void);
+int64_t net_wall_ms(void);
+
+/* One-shot timer; returns an id > 0, or 0 if the timer table is full. */
+uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn, void *ctx);
+void net_timer_cancel(struct net_loop *loop, uint64_t id);
+
+/* Connection facts for logging and metrics. */
+const char *net_conn_peer(const struct net_conn *conn);
+uint32_t net_loop_connection_count(const struct net_loop *loop);
+
+#endif
