@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/log.h"
 #include "storage/log.h"
 
 #define CONFIG_STRING_BYTES_MAX 1024
@@ -40,6 +41,11 @@ struct broker_config {
     int32_t min_insync_replicas;                      /* min.insync.replicas */
     int32_t offsets_topic_num_partitions;             /* offsets.topic.num.partitions */
     char log_level[16];                               /* log.level (gregor): debug|info|warn|error */
+    /* Private to config.c: for settings with several spellings (log.retention.ms
+     * over .minutes over .hours, log.dirs over log.dir, node.id over broker.id),
+     * the rank of the spelling that set the value, so that precedence follows
+     * Kafka's rule rather than the order of the lines. */
+    uint8_t alias_rank_[4];
 };
 
 /* Kafka's defaults (with log.dirs=./data and listeners on 9092). */
@@ -54,5 +60,7 @@ int config_load_file(struct broker_config *cfg, const char *path, char *err, int
 int config_finish(struct broker_config *cfg, char *err, int err_len);
 /* Prints the effective configuration, one key=value per line, via the log. */
 void config_log(const struct broker_config *cfg);
+/* log.level as the logger's enum, for log_set_level() after config_finish. */
+enum log_level config_log_level(const struct broker_config *cfg);
 
 #endif

@@ -46,6 +46,19 @@
  * ranges: headers only, the record bytes never pass through user space. */
 #define LIMIT_RESPONSE_MEM_BYTES_MAX (64 * 1024 * 1024)
 
+/* One-shot timers the network loop holds at once (long-poll fetch
+ * deadlines, delayed produce acks, housekeeping). A full table makes
+ * net_timer_add return 0 and the caller answers at once instead of
+ * waiting; 65536 covers one long poll per connection on a busy broker
+ * while the table (slots plus heap, about 48 bytes a timer) stays
+ * around 3 MiB at its largest. */
+#define LIMIT_NET_TIMERS_MAX 65536
+
+/* Heap a connection costs while it has nothing in flight: the struct
+ * net_conn alone (no buffers are kept for idle connections), so that
+ * tens of thousands of idle clients cost megabytes, not gigabytes. */
+#define LIMIT_CONN_IDLE_BYTES_MAX 512
+
 _Static_assert(LIMIT_CONN_OUTPUT_BYTES_MAX <= LIMIT_RESPONSE_MEM_BYTES_MAX,
                "a single response may exceed the per-connection output cap, but the cap must not exceed the response bound");
 

@@ -44,18 +44,23 @@ struct net_request {
 };
 
 struct net_config {
-    const char *host;            /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
+    const char *host;            /* IPv4 listen address or name, e.g. "0.0.0.0", "127.0.0.1",
+                                    "localhost"; NULL or "" means all interfaces */
     int port;                    /* 0 picks a free port (see net_loop_port) */
-    uint32_t max_request_bytes;  /* socket.request.max.bytes: larger frames close the connection */
-    uint32_t max_connections;    /* max.connections: further accepts are closed at once */
-    int64_t idle_timeout_ms;     /* connections.max.idle.ms: quiet connections are closed */
+    uint32_t max_request_bytes;  /* socket.request.max.bytes: larger frames close the connection
+                                    (0, or above LIMIT_FRAME_BYTES_MAX, means that limit) */
+    uint32_t max_connections;    /* max.connections: further accepts are closed at once (0: no limit) */
+    int64_t idle_timeout_ms;     /* connections.max.idle.ms: connections with no traffic and no
+                                    request pending are closed (<= 0: never) */
 };
 
 typedef void (*net_request_fn)(void *ctx, struct net_request *req);
 typedef void (*net_abort_fn)(void *ctx, struct net_request *req);
 typedef void (*net_timer_fn)(void *ctx);
 
-/* Returns NULL and logs why on failure (e.g. the port is taken). */
+/* Returns NULL and logs why on failure (e.g. the port is taken). Sets
+ * SIGPIPE to ignored if it still has its default action: a peer that
+ * resets mid-sendfile must give EPIPE, not kill the broker. */
 struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on_request,
                                  net_abort_fn on_abort, void *ctx);
 int net_loop_port(const struct net_loop *loop);
@@ -88,5 +93,27 @@ void net_timer_cancel(struct net_loop *loop, uint64_t id);
 /* Connection facts for logging and metrics. */
 const char *net_conn_peer(const struct net_conn *conn);
 uint32_t net_loop_connection_count(const struct net_loop *loop);
+
+/* Counters since net_loop_create, for metrics. Read them on the loop thread
+ * (e.g. from a timer), or from another thread only once net_loop_run has
+ * returned. */
+struct net_stats {
+    uint64_t connections_accepted;   /* sockets accepted and kept */
+    uint64_t connections_rejected;   /* closed at once: over max_connections */
+    uint64_t connections_closed;     /* for any reason, after being accepted */
+    uint64_t connections_idle_closed;
+    uint64_t frames_rejected;        /* bad size prefix: connection closed */
+    uint64_t requests;               /* frames handed to the request handler */
+    uint64_t requests_aborted;       /* pending when their connection died */
+    uint64_t responses;              /* responses fully written */
+    uint64_t bytes_in;
+    uint64_t bytes_out;              /* including sendfile bytes */
+    uint64_t read_pauses;            /* times a connection hit a bound and stopped being read */
+    uint32_t connections;            /* open now */
+    uint32_t timers;                 /* armed now */
+    uint64_t output_bytes_queued;    /* response memory waiting to be written, all connections */
+    uint64_t output_bytes_queued_max;/* the most ever waiting on one connection */
+};
+void net_loop_stats(const struct net_loop *loop, struct net_stats *out);
 
 #endif

@@ -49,6 +49,9 @@ void plog_close(struct plog *log);
 /* Closes the log and removes its directory. */
 int plog_remove(struct plog *log);
 void plog_set_config(struct plog *log, const struct log_config *cfg);
+/* The partitionLeaderEpoch stamped into appended batches (0 until
+ * replication exists; a leader-epoch-checkpoint file will persist it). */
+void plog_set_leader_epoch(struct plog *log, int32_t epoch);
 
 /* Appends one or more complete, already validated v2 batches held in
  * writable memory (they are modified in place): assigns consecutive offsets

@@ -1,0 +1,336 @@
+/*
+ * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topic
+ * configs; the broker's own configs are described (read-only: they come
+ * from the properties file and change with a restart).
+ */
+#include "broker/internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RESOURCE_TOPIC 2
+#define RESOURCE_BROKER 4
+
+#define CONFIG_SOURCE_DYNAMIC_TOPIC 1
+#define CONFIG_SOURCE_STATIC_BROKER 4
+#define CONFIG_SOURCE_DEFAULT 5
+
+enum config_type { CONFIG_TYPE_STRING = 2, CONFIG_TYPE_INT = 3, CONFIG_TYPE_LONG = 5, CONFIG_TYPE_LIST = 7 };
+
+enum alter_op { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
+
+/* Values fit in this; the longest is a cleanup policy or a 64-bit number. */
+#define CONFIG_VALUE_BYTES_MAX 64
+
+static int8_t topic_config_type(const char *name) {
+    if (strcmp(name, "cleanup.policy") == 0) return CONFIG_TYPE_LIST;
+    if (strcmp(name, "compression.type") == 0 || strcmp(name, "message.timestamp.type") == 0) return CONFIG_TYPE_STRING;
+    if (strcmp(name, "max.message.bytes") == 0 || strcmp(name, "min.insync.replicas") == 0 ||
+        strcmp(name, "segment.bytes") == 0 || strcmp(name, "index.interval.bytes") == 0)
+        return CONFIG_TYPE_INT;
+    return CONFIG_TYPE_LONG;
+}
+
+static bool key_requested(const struct kafka_describe_configs_request_describe_configs_resource *r, const char *key) {
+    if (r->configuration_keys_count < 0) return true;
+    for (int32_t i = 0; i < r->configuration_keys_count; i++)
+        if (kstr_eq(r->configuration_keys[i], key)) return true;
+    return false;
+}
+
+static struct kstr arena_text(struct request_ctx *ctx, const char *s) {
+    return kstr_c(arena_strndup(ctx->arena, s, strlen(s)));
+}
+
+static int describe_topic(struct request_ctx *ctx, const struct kafka_describe_configs_request *req,
+                          const struct kafka_describe_configs_request_describe_configs_resource *r,
+                          struct kafka_describe_configs_response_describe_configs_result *out, struct topic *t) {
+    out->configs = ARENA_NEW_ARRAY(ctx, struct kafka_describe_configs_response_describe_configs_resource_result,
+                                   topic_config_key_count);
+    if (!out->configs) return -1;
+    int32_t n = 0;
+    for (size_t i = 0; i < topic_config_key_count; i++) {
+        const char *name = topic_config_keys[i].name;
+        if (!key_requested(r, name)) continue;
+        struct kafka_describe_configs_response_describe_configs_resource_result *c = &out->configs[n++];
+        kafka_describe_configs_response_describe_configs_resource_result_init(c);
+        char value[CONFIG_VALUE_BYTES_MAX], dflt[CONFIG_VALUE_BYTES_MAX];
+        topic_config_value(ctx->b, t, i, value, sizeof(value));
+        c->name = kstr_c(name);
+        c->value = arena_text(ctx, value);
+        bool overridden = t->config.overrides[i] != NULL;
+        c->is_default = !overridden;
+        c->config_source = overridden ? CONFIG_SOURCE_DYNAMIC_TOPIC : CONFIG_SOURCE_DEFAULT;
+        c->config_type = topic_config_type(name);
+        if (req->include_synonyms) {
+            c->synonyms = ARENA_NEW_ARRAY(ctx, struct kafka_describe_configs_response_describe_configs_synonym, 2);
+            if (!c->synonyms) return -1;
+            int32_t s = 0;
+            if (overridden) {
+                kafka_describe_configs_response_describe_configs_synonym_init(&c->synonyms[s]);
+                c->synonyms[s].name = kstr_c(name);
+                c->synonyms[s].value = c->value;
+                c->synonyms[s++].source = CONFIG_SOURCE_DYNAMIC_TOPIC;
+            }
+            if (broker_config_default_text(ctx->b, topic_config_keys[i].broker_key, dflt, sizeof(dflt))) {
+                kafka_describe_configs_response_describe_configs_synonym_init(&c->synonyms[s]);
+                c->synonyms[s].name = kstr_c(topic_config_keys[i].broker_key);
+                c->synonyms[s].value = arena_text(ctx, dflt);
+                c->synonyms[s++].source = CONFIG_SOURCE_DEFAULT;
+            }
+            c->synonyms_count = s;
+        }
+    }
+    out->configs_count = n;
+    return 0;
+}
+
+static int describe_broker(struct request_ctx *ctx,
+                           const struct kafka_describe_configs_request_describe_configs_resource *r,
+                           struct kafka_describe_configs_response_describe_configs_result *out) {
+    out->configs = ARENA_NEW_ARRAY(ctx, struct kafka_describe_configs_response_describe_configs_resource_result,
+                                   topic_config_key_count + 4);
+    if (!out->configs) return -1;
+    int32_t n = 0;
+    char buf[CONFIG_VALUE_BYTES_MAX];
+    const struct broker_config *cfg = &ctx->b->cfg;
+    struct named_value {
+        const char *name;
+        const char *value;
+    } extra[4];
+    size_t extras = 0;
+    char node[16], parts[16];
+    snprintf(node, sizeof(node), "%d", cfg->node_id);
+    snprintf(parts, sizeof(parts), "%d", cfg->num_partitions);
+    extra[extras++] = (struct named_value){"node.id", node};
+    extra[extras++] = (struct named_value){"num.partitions", parts};
+    extra[extras++] = (struct named_value){"auto.create.topics.enable", cfg->auto_create_topics_enable ? "true" : "false"};
+    extra[extras++] = (struct named_value){"log.dirs", cfg->log_dirs};
+    for (size_t i = 0; i < extras + topic_config_key_count; i++) {
+        const char *name, *value;
+        if (i < extras) {
+            name = extra[i].name;
+            value = extra[i].value;
+        } else {
+            name = topic_config_keys[i - extras].broker_key;
+            value = broker_config_default_text(ctx->b, name, buf, sizeof(buf));
+            if (!value) continue;
+        }
+        if (!key_requested(r, name)) continue;
+        struct kafka_describe_configs_response_describe_configs_resource_result *c = &out->configs[n++];
+        kafka_describe_configs_response_describe_configs_resource_result_init(c);
+        c->name = kstr_c(name);
+        c->value = arena_text(ctx, value);
+        c->read_only = true;
+        c->config_source = CONFIG_SOURCE_STATIC_BROKER;
+    }
+    out->configs_count = n;
+    return 0;
+}
+
+static bool is_this_broker(const struct broker *b, struct kstr name) {
+    if (name.len == 0) return true;  /* the cluster-wide default resource */
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%d", b->cfg.node_id);
+    return kstr_eq(name, buf);
+}
+
+void handle_describe_configs(struct request_ctx *ctx) {
+    struct kafka_describe_configs_request req;
+    if (!DECODE(ctx, kafka_describe_configs_request, &req)) return;
+    struct kafka_describe_configs_response resp;
+    kafka_describe_configs_response_init(&resp);
+    int32_t n = req.resources_count < 0 ? 0 : req.resources_count;
+    resp.results = ARENA_NEW_ARRAY(ctx, struct kafka_describe_configs_response_describe_configs_result, n);
+    if (!resp.results) return request_reject(ctx, "out of request memory");
+    resp.results_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const struct kafka_describe_configs_request_describe_configs_resource *r = &req.resources[i];
+        struct kafka_describe_configs_response_describe_configs_result *out = &resp.results[i];
+        kafka_describe_configs_response_describe_configs_result_init(out);
+        out->resource_type = r->resource_type;
+        out->resource_name = r->resource_name;
+        int rc = 0;
+        if (r->resource_type == RESOURCE_TOPIC) {
+            struct topic *t = topic_find(ctx->b, r->resource_name);
+            if (!t) {
+                out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                out->error_message = kstr_c("Topic does not exist");
+                continue;
+            }
+            rc = describe_topic(ctx, &req, r, out, t);
+        } else if (r->resource_type == RESOURCE_BROKER && is_this_broker(ctx->b, r->resource_name)) {
+            rc = describe_broker(ctx, r, out);
+        } else {
+            out->error_code = KAFKA_ERR_INVALID_REQUEST;
+            out->error_message = kstr_c("Unsupported resource type or unknown broker");
+        }
+        if (rc != 0) return request_reject(ctx, "out of request memory");
+    }
+    RESPOND(ctx, kafka_describe_configs_response, &resp);
+}
+
+/* ------------------------------------------------------------------ alter */
+
+struct config_change {
+    const char *key;
+    const char *value;   /* NULL: remove the override */
+};
+
+/* Applies a checked set of changes to one topic; all or nothing. */
+static int16_t apply_changes(struct request_ctx *ctx, struct topic *t, struct config_change *changes, int32_t n,
+                             bool validate_only, const char **why) {
+    for (int32_t i = 0; i < n; i++) {
+        int16_t err = topic_config_set(ctx->b, t, changes[i].key, changes[i].value, true, false, why);
+        if (err) return err;
+    }
+    if (validate_only) return KAFKA_ERR_NONE;
+    for (int32_t i = 0; i < n; i++) {
+        int16_t err = topic_config_set(ctx->b, t, changes[i].key, changes[i].value, false, true, why);
+        if (err) return err;
+    }
+    return KAFKA_ERR_NONE;
+}
+
+static struct topic *alter_target(struct request_ctx *ctx, int8_t type, struct kstr name, int16_t *err,
+                                  const char **why) {
+    if (type == RESOURCE_BROKER) {
+        *err = KAFKA_ERR_INVALID_CONFIG;
+        *why = "Broker configs are static in this version: edit the properties file and restart";
+        return NULL;
+    }
+    if (type != RESOURCE_TOPIC) {
+        *err = KAFKA_ERR_INVALID_REQUEST;
+        *why = "Unsupported resource type";
+        return NULL;
+    }
+    struct topic *t = topic_find(ctx->b, name);
+    if (!t) {
+        *err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        *why = "Topic does not exist";
+    }
+    return t;
+}
+
+void handle_alter_configs(struct request_ctx *ctx) {
+    struct kafka_alter_configs_request req;
+    if (!DECODE(ctx, kafka_alter_configs_request, &req)) return;
+    struct kafka_alter_configs_response resp;
+    kafka_alter_configs_response_init(&resp);
+    int32_t n = req.resources_count < 0 ? 0 : req.resources_count;
+    resp.responses = ARENA_NEW_ARRAY(ctx, struct kafka_alter_configs_response_alter_configs_resource_response, n);
+    if (!resp.responses) return request_reject(ctx, "out of request memory");
+    resp.responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        struct kafka_alter_configs_request_alter_configs_resource *r = &req.resources[i];
+        struct kafka_alter_configs_response_alter_configs_resource_response *out = &resp.responses[i];
+        kafka_alter_configs_response_alter_configs_resource_response_init(out);
+        out->resource_type = r->resource_type;
+        out->resource_name = r->resource_name;
+        const char *why = NULL;
+        struct topic *t = alter_target(ctx, r->resource_type, r->resource_name, &out->error_code, &why);
+        if (t) {
+            /* AlterConfigs replaces the whole set: keys not named go back to the default. */
+            int32_t given = r->configs_count < 0 ? 0 : r->configs_count;
+            struct config_change *changes = ARENA_NEW_ARRAY(ctx, struct config_change, given + (int32_t)topic_config_key_count);
+            if (!changes) return request_reject(ctx, "out of request memory");
+            int32_t m = 0;
+            for (int32_t c = 0; c < given; c++) {
+                changes[m].key = kstr_dup(ctx->arena, r->configs[c].name);
+                changes[m].value = kstr_dup(ctx->arena, r->configs[c].value);
+                if (!changes[m].key) return request_reject(ctx, "out of request memory");
+                m++;
+            }
+            for (size_t k = 0; k < topic_config_key_count; k++) {
+                bool named = false;
+                for (int32_t c = 0; c < given; c++) named |= strcmp(changes[c].key, topic_config_keys[k].name) == 0;
+                if (!named && t->config.overrides[k]) changes[m++] = (struct config_change){topic_config_keys[k].name, NULL};
+            }
+            out->error_code = apply_changes(ctx, t, changes, m, req.validate_only, &why);
+        }
+        if (out->error_code && why) out->error_message = kstr_c(why);
+    }
+    RESPOND(ctx, kafka_alter_configs_response, &resp);
+}
+
+/* APPEND/SUBTRACT on a list-valued config (cleanup.policy). */
+static const char *list_edit(struct request_ctx *ctx, const char *current, const char *item, bool append) {
+    char out[CONFIG_VALUE_BYTES_MAX * 2] = "";
+    bool present = false;
+    char copy[CONFIG_VALUE_BYTES_MAX];
+    snprintf(copy, sizeof(copy), "%s", current);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, item) == 0) {
+            present = true;
+            if (!append) continue;
+        }
+        size_t len = strlen(out);
+        snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", tok);
+    }
+    if (append && !present) {
+        size_t len = strlen(out);
+        snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", item);
+    }
+    return arena_strndup(ctx->arena, out, strlen(out));
+}
+
+void handle_incremental_alter_configs(struct request_ctx *ctx) {
+    struct kafka_incremental_alter_configs_request req;
+    if (!DECODE(ctx, kafka_incremental_alter_configs_request, &req)) return;
+    struct kafka_incremental_alter_configs_response resp;
+    kafka_incremental_alter_configs_response_init(&resp);
+    int32_t n = req.resources_count < 0 ? 0 : req.resources_count;
+    resp.responses = ARENA_NEW_ARRAY(ctx, struct kafka_incremental_alter_configs_response_alter_configs_resource_response, n);
+    if (!resp.responses) return request_reject(ctx, "out of request memory");
+    resp.responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        struct kafka_incremental_alter_configs_request_alter_configs_resource *r = &req.resources[i];
+        struct kafka_incremental_alter_configs_response_alter_configs_resource_response *out = &resp.responses[i];
+        kafka_incremental_alter_configs_response_alter_configs_resource_response_init(out);
+        out->resource_type = r->resource_type;
+        out->resource_name = r->resource_name;
+        const char *why = NULL;
+        struct topic *t = alter_target(ctx, r->resource_type, r->resource_name, &out->error_code, &why);
+        if (t) {
+            int32_t given = r->configs_count < 0 ? 0 : r->configs_count;
+            struct config_change *changes = ARENA_NEW_ARRAY(ctx, struct config_change, given);
+            if (!changes) return request_reject(ctx, "out of request memory");
+            for (int32_t c = 0; c < given && !out->error_code; c++) {
+                struct kafka_incremental_alter_configs_request_alterable_config *ac = &r->configs[c];
+                char *key = kstr_dup(ctx->arena, ac->name);
+                char *value = kstr_dup(ctx->arena, ac->value);
+                int idx = key ? topic_config_index(key) : -1;
+                changes[c].key = key ? key : "";
+                if (idx < 0) {
+                    out->error_code = KAFKA_ERR_INVALID_CONFIG;
+                    why = "Unknown topic config name";
+                    break;
+                }
+                switch (ac->config_operation) {
+                case OP_SET: changes[c].value = value; break;
+                case OP_DELETE: changes[c].value = NULL; break;
+                case OP_APPEND:
+                case OP_SUBTRACT: {
+                    if (topic_config_type(key) != CONFIG_TYPE_LIST || !value) {
+                        out->error_code = KAFKA_ERR_INVALID_CONFIG;
+                        why = "APPEND and SUBTRACT apply to list configs only";
+                        break;
+                    }
+                    char current[CONFIG_VALUE_BYTES_MAX];
+                    topic_config_value(ctx->b, t, (size_t)idx, current, sizeof(current));
+                    changes[c].value = list_edit(ctx, current, value, ac->config_operation == OP_APPEND);
+                    break;
+                }
+                default:
+                    out->error_code = KAFKA_ERR_INVALID_REQUEST;
+                    why = "Unknown config operation";
+                }
+            }
+            if (!out->error_code) out->error_code = apply_changes(ctx, t, changes, given, req.validate_only, &why);
+        }
+        if (out->error_code && why) out->error_message = kstr_c(why);
+    }
+    RESPOND(ctx, kafka_incremental_alter_configs_response, &resp);
+}

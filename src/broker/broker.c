@@ -1,0 +1,354 @@
+/*
+ * Broker life cycle and request dispatch: reads the request header, finds
+ * the handler for the API, and gives handlers the helpers to answer.
+ */
+#include "broker/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+
+/* How often housekeeping runs: time-based rolls, flush.ms, retention
+ * checks (which have their own, longer interval). */
+#define HOUSEKEEPING_INTERVAL_MS 1000
+
+/* Kafka's request header starts with api key, api version and correlation
+ * id whatever the header version; we read these before knowing more. */
+#define REQUEST_HEADER_PREFIX_BYTES 8
+
+const struct api_handler api_handlers[] = {
+    {KAFKA_API_PRODUCE, 0, 11, handle_produce},
+    {KAFKA_API_FETCH, 0, 17, handle_fetch},
+    {KAFKA_API_LIST_OFFSETS, 0, 10, handle_list_offsets},
+    {KAFKA_API_METADATA, 0, 12, handle_metadata},
+    {KAFKA_API_API_VERSIONS, 0, 4, handle_api_versions},
+    {KAFKA_API_CREATE_TOPICS, 0, 7, handle_create_topics},
+    {KAFKA_API_DELETE_TOPICS, 0, 6, handle_delete_topics},
+    {KAFKA_API_DELETE_RECORDS, 0, 2, handle_delete_records},
+    {KAFKA_API_INIT_PRODUCER_ID, 0, 5, handle_init_producer_id},
+    {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, handle_describe_configs},
+    {KAFKA_API_ALTER_CONFIGS, 0, 2, handle_alter_configs},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 3, handle_create_partitions},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, handle_incremental_alter_configs},
+    {KAFKA_API_DESCRIBE_CLUSTER, 0, 1, handle_describe_cluster},
+};
+const size_t api_handler_count = sizeof(api_handlers) / sizeof(api_handlers[0]);
+
+const struct api_handler *api_handler_find(int16_t api_key) {
+    for (size_t i = 0; i < api_handler_count; i++)
+        if (api_handlers[i].api_key == api_key) return &api_handlers[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+void response_begin(const struct request_ctx *ctx, struct obuf *ob) {
+    obuf_init(ob, LIMIT_RESPONSE_MEM_BYTES_MAX);
+    kw_i32(ob, ctx->correlation_id);
+    if (kafka_response_header_version(ctx->api_key, ctx->api_version) >= 1) kw_uvarint(ob, 0);
+}
+
+void response_finish(struct request_ctx *ctx, struct obuf *ob, int encode_rc) {
+    if (encode_rc != 0 || obuf_failed(ob)) {
+        log_error("broker", "response encoding failed api_key=%d api_version=%d correlation_id=%d",
+                  ctx->api_key, ctx->api_version, ctx->correlation_id);
+        obuf_free(ob);
+        net_respond_close(ctx->req);
+        return;
+    }
+    net_respond(ctx->req, ob);
+    obuf_free(ob);
+}
+
+void response_none(struct request_ctx *ctx) { net_respond(ctx->req, NULL); }
+
+void request_reject(struct request_ctx *ctx, const char *why) {
+    log_warn("broker", "closing connection: %s peer=%s api_key=%d api_version=%d", why,
+             ctx->req->conn ? net_conn_peer(ctx->req->conn) : "?", ctx->api_key, ctx->api_version);
+    net_respond_close(ctx->req);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static int16_t read_be16(const uint8_t *p) { return (int16_t)((p[0] << 8) | p[1]); }
+static int32_t read_be32(const uint8_t *p) {
+    return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]);
+}
+
+/* KIP-511: a client newer than us sends ApiVersions at a version we do not
+ * know; we answer in v0 with UNSUPPORTED_VERSION and our ranges so it can
+ * retry at a version we speak. */
+static void answer_unsupported_api_versions(struct request_ctx *ctx) {
+    ctx->api_version = 0;
+    struct kafka_api_versions_response resp;
+    kafka_api_versions_response_init(&resp);
+    resp.error_code = KAFKA_ERR_UNSUPPORTED_VERSION;
+    const struct api_handler *h = api_handler_find(KAFKA_API_API_VERSIONS);
+    resp.api_keys = ARENA_NEW_ARRAY(ctx, struct kafka_api_versions_response_api_version, 1);
+    if (!resp.api_keys) return request_reject(ctx, "out of request memory");
+    kafka_api_versions_response_api_version_init(&resp.api_keys[0]);
+    resp.api_keys[0].api_key = h->api_key;
+    resp.api_keys[0].min_version = h->min_version;
+    resp.api_keys[0].max_version = h->max_version;
+    resp.api_keys_count = 1;
+    RESPOND(ctx, kafka_api_versions_response, &resp);
+}
+
+static void on_request(void *opaque, struct net_request *req) {
+    struct broker *b = opaque;
+    struct request_ctx *ctx = arena_alloc(&req->arena, sizeof(*ctx));
+    if (!ctx) {
+        net_respond_close(req);
+        return;
+    }
+    ctx->b = b;
+    ctx->req = req;
+    ctx->arena = &req->arena;
+    req->handler_state = ctx;
+    if (req->frame_len < REQUEST_HEADER_PREFIX_BYTES) return request_reject(ctx, "short request header");
+    ctx->api_key = read_be16(req->frame);
+    ctx->api_version = read_be16(req->frame + 2);
+    ctx->correlation_id = read_be32(req->frame + 4);
+
+    const struct api_handler *h = api_handler_find(ctx->api_key);
+    if (!h) return request_reject(ctx, "unknown api key");
+    if (ctx->api_version < h->min_version || ctx->api_version > h->max_version) {
+        if (ctx->api_key == KAFKA_API_API_VERSIONS && ctx->api_version > h->max_version)
+            return answer_unsupported_api_versions(ctx);
+        return request_reject(ctx, "unsupported api version");
+    }
+    struct kreader r = {req->frame, req->frame + req->frame_len, false};
+    struct kafka_request_header hdr;
+    int16_t hv = kafka_request_header_version(ctx->api_key, ctx->api_version);
+    if (kafka_request_header_decode(&hdr, &r, hv, ctx->arena) != 0 || r.err)
+        return request_reject(ctx, "malformed request header");
+    ctx->client_id = hdr.client_id;
+    ctx->body = r;
+    h->handle(ctx);
+}
+
+static void on_abort(void *opaque, struct net_request *req) {
+    struct broker *b = opaque;
+    fetch_abort(b, req);
+}
+
+/* ------------------------------------------------------------- housekeeping */
+
+struct housekeeping_pass {
+    struct broker *b;
+    int64_t now_ms;
+    bool retention_due;
+};
+
+static void housekeep_topic(void *opaque, struct topic *t) {
+    struct housekeeping_pass *pass = opaque;
+    for (int32_t i = 0; i < t->partition_count; i++) {
+        struct partition *p = t->partitions[i];
+        if (!p || !p->log) continue;
+        int rc = plog_tick(p->log, pass->now_ms);
+        if (rc < 0)
+            log_error("storage", "periodic roll/flush failed topic=%s partition=%d error=%s", t->name, i,
+                      strerror(-rc));
+        if (pass->retention_due) {
+            rc = plog_enforce_retention(p->log, pass->now_ms);
+            if (rc > 0)
+                log_info("storage", "retention deleted segments topic=%s partition=%d count=%d log_start_offset=%lld",
+                         t->name, i, rc, (long long)plog_start_offset(p->log));
+        }
+    }
+}
+
+static void housekeeping(void *opaque) {
+    struct broker *b = opaque;
+    struct housekeeping_pass pass = {b, net_wall_ms(), false};
+    if (pass.now_ms - b->last_retention_check_ms >= b->cfg.log_retention_check_interval_ms) {
+        pass.retention_due = true;
+        b->last_retention_check_ms = pass.now_ms;
+    }
+    topic_each(b, housekeep_topic, &pass);
+    b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
+}
+
+/* --------------------------------------------------------------- life cycle */
+
+void uuid_random(struct kuuid *id) {
+    do {
+        if (getrandom(id->bytes, sizeof(id->bytes), 0) != (ssize_t)sizeof(id->bytes)) {
+            /* getrandom on Linux >= 3.17 does not fail for 16 bytes; keep a
+             * deterministic-but-unique fallback rather than crash. */
+            uint64_t t = net_now_us();
+            memcpy(id->bytes, &t, sizeof(t));
+            memcpy(id->bytes + 8, &id, sizeof(void *));
+        }
+        id->bytes[6] = (uint8_t)((id->bytes[6] & 0x0f) | 0x40);
+        id->bytes[8] = (uint8_t)((id->bytes[8] & 0x3f) | 0x80);
+    } while (uuid_is_zero(id));
+}
+
+bool uuid_is_zero(const struct kuuid *id) {
+    for (size_t i = 0; i < sizeof(id->bytes); i++)
+        if (id->bytes[i]) return false;
+    return true;
+}
+
+/* Kafka prints cluster ids as unpadded URL-safe base64 of a uuid. */
+static void uuid_base64(const struct kuuid *id, char out[23]) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint32_t acc = 0;
+    int bits = 0, n = 0;
+    for (int i = 0; i < 16; i++) {
+        acc = (acc << 8) | id->bytes[i];
+        bits += 8;
+        while (bits >= 6) {
+            out[n++] = alphabet[(acc >> (bits - 6)) & 63];
+            bits -= 6;
+        }
+    }
+    if (bits > 0) out[n++] = alphabet[(acc << (6 - bits)) & 63];
+    out[n] = 0;
+}
+
+/* meta.properties ties a data directory to one node and one cluster, as
+ * Kafka's does; a directory from another node is refused. */
+static int load_or_create_meta(struct broker *b) {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/meta.properties", b->data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[256];
+        int32_t node = -1;
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (strncmp(line, "cluster.id=", 11) == 0) {
+                size_t n = strlen(line + 11);
+                if (n >= sizeof(b->cluster_id)) n = sizeof(b->cluster_id) - 1;
+                memcpy(b->cluster_id, line + 11, n);
+                b->cluster_id[n] = 0;
+            }
+            if (strncmp(line, "node.id=", 8) == 0) node = (int32_t)strtol(line + 8, NULL, 10);
+        }
+        fclose(f);
+        if (!b->cluster_id[0]) {
+            log_error("broker", "meta.properties has no cluster.id path=%s", path);
+            return -1;
+        }
+        if (node != b->cfg.node_id) {
+            log_error("broker", "data directory belongs to another node path=%s node.id=%d configured=%d", path,
+                      node, b->cfg.node_id);
+            return -1;
+        }
+        return 0;
+    }
+    struct kuuid id;
+    uuid_random(&id);
+    char cid[23];
+    uuid_base64(&id, cid);
+    snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", cid);
+    char tmp[PATH_MAX + 40];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f) {
+        log_error("broker", "cannot write meta.properties path=%s error=%s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "#Written by gregor\nversion=1\ncluster.id=%s\nnode.id=%d\n", b->cluster_id, b->cfg.node_id);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0) return -1;
+    log_info("broker", "new data directory cluster_id=%s node_id=%d", b->cluster_id, b->cfg.node_id);
+    return 0;
+}
+
+static int make_dirs(const char *path) {
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+struct broker *broker_create(const struct broker_config *cfg) {
+    struct broker *b = calloc(1, sizeof(*b));
+    if (!b) return NULL;
+    b->cfg = *cfg;
+    /* log.dirs may list several directories; one node uses the first. */
+    size_t first = strcspn(cfg->log_dirs, ",");
+    snprintf(b->data_dir, sizeof(b->data_dir), "%.*s", (int)first, cfg->log_dirs);
+    if (make_dirs(b->data_dir) != 0) {
+        log_error("broker", "cannot create data directory path=%s error=%s", b->data_dir, strerror(errno));
+        free(b);
+        return NULL;
+    }
+    if (load_or_create_meta(b) != 0) {
+        free(b);
+        return NULL;
+    }
+    struct net_config ncfg = {
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .max_request_bytes = (uint32_t)cfg->socket_request_max_bytes,
+        .max_connections = (uint32_t)cfg->max_connections,
+        .idle_timeout_ms = cfg->connections_max_idle_ms,
+    };
+    b->loop = net_loop_create(&ncfg, on_request, on_abort, b);
+    if (!b->loop) {
+        free(b);
+        return NULL;
+    }
+    if (mlog_open(b) != 0 || topics_open_all(b) != 0) {
+        topics_close_all(b);
+        mlog_close(b);
+        net_loop_destroy(b->loop);
+        free(b);
+        return NULL;
+    }
+    b->last_retention_check_ms = net_wall_ms();
+    b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
+    log_info("broker", "started node_id=%d cluster_id=%s listener=%s:%d advertised=%s:%d data=%s topics=%u",
+             cfg->node_id, b->cluster_id, cfg->listen_host, net_loop_port(b->loop), cfg->advertised_host,
+             cfg->advertised_port ? cfg->advertised_port : net_loop_port(b->loop), b->data_dir, b->topic_count);
+    return b;
+}
+
+int broker_port(const struct broker *b) { return net_loop_port(b->loop); }
+
+int broker_run(struct broker *b) { return net_loop_run(b->loop); }
+
+void broker_stop(struct broker *b) { net_loop_stop(b->loop); }
+
+void broker_destroy(struct broker *b) {
+    if (!b) return;
+    /* Connections go first so no parked fetch still points at a partition. */
+    net_loop_destroy(b->loop);
+    topics_close_all(b);
+    mlog_close(b);
+    log_info("broker", "stopped cleanly");
+    free(b);
+}
+
+int16_t kafka_error_from_errno(int err) {
+    if (err < 0) err = -err;
+    switch (err) {
+    case 0: return KAFKA_ERR_NONE;
+    case ERANGE: return KAFKA_ERR_OFFSET_OUT_OF_RANGE;
+    case EMSGSIZE: return KAFKA_ERR_MESSAGE_TOO_LARGE;
+    case EINVAL: return KAFKA_ERR_CORRUPT_MESSAGE;
+    default: return KAFKA_ERR_KAFKA_STORAGE_ERROR;
+    }
+}

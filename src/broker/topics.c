@@ -1,0 +1,385 @@
+/*
+ * The topic registry: topics by name and by id, their partitions and the
+ * partition logs behind them. Changes are written to the metadata log
+ * first and applied second, so what a client was told exists survives a
+ * crash.
+ */
+#include "broker/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "protocol/record_batch.h"
+#include "storage/producer_state.h"
+
+static uint32_t hash_bytes(const void *data, size_t n) {
+    const uint8_t *p = data;
+    uint32_t h = 2166136261u;  /* FNV-1a: short keys, no adversarial concern here */
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static uint32_t name_bucket(const char *name, size_t len) { return hash_bytes(name, len) & (TOPIC_BUCKETS - 1); }
+static uint32_t id_bucket(const struct kuuid *id) { return hash_bytes(id->bytes, 16) & (TOPIC_BUCKETS - 1); }
+
+struct topic *topic_find(struct broker *b, struct kstr name) {
+    if (name.len <= 0) return NULL;
+    for (struct topic *t = b->topic_buckets[name_bucket(name.ptr, (size_t)name.len)]; t; t = t->next_in_bucket)
+        if (strlen(t->name) == (size_t)name.len && memcmp(t->name, name.ptr, (size_t)name.len) == 0) return t;
+    return NULL;
+}
+
+struct topic *topic_find_id(struct broker *b, const struct kuuid *id) {
+    for (struct topic *t = b->topic_id_buckets[id_bucket(id)]; t; t = t->next_in_id_bucket)
+        if (memcmp(t->id.bytes, id->bytes, 16) == 0) return t;
+    return NULL;
+}
+
+struct partition *partition_find(struct topic *t, int32_t index) {
+    if (!t || index < 0 || index >= t->partition_count) return NULL;
+    return t->partitions[index];
+}
+
+void topic_each(struct broker *b, topic_visit_fn fn, void *ctx) {
+    for (size_t i = 0; i < TOPIC_BUCKETS; i++) {
+        struct topic *t = b->topic_buckets[i];
+        while (t) {
+            struct topic *next = t->next_in_bucket;  /* fn may delete t */
+            fn(ctx, t);
+            t = next;
+        }
+    }
+}
+
+const char *topic_name_invalid(struct kstr name) {
+    if (name.len <= 0) return "Topic name is empty";
+    if (name.len > LIMIT_TOPIC_NAME_LEN_MAX) return "Topic name is longer than 249 characters";
+    if ((name.len == 1 && name.ptr[0] == '.') || (name.len == 2 && name.ptr[0] == '.' && name.ptr[1] == '.'))
+        return "Topic name cannot be \".\" or \"..\"";
+    for (int32_t i = 0; i < name.len; i++) {
+        char c = name.ptr[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == '-';
+        if (!ok) return "Topic name contains characters other than ASCII alphanumerics, '.', '_' and '-'";
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ registration */
+
+static struct topic *topic_new(const char *name, const struct kuuid *id) {
+    struct topic *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    t->name = strdup(name);
+    if (!t->name) {
+        free(t);
+        return NULL;
+    }
+    t->id = *id;
+    t->internal = name[0] == '_' && name[1] == '_';
+    return t;
+}
+
+static void topic_link(struct broker *b, struct topic *t) {
+    uint32_t nb = name_bucket(t->name, strlen(t->name));
+    t->next_in_bucket = b->topic_buckets[nb];
+    b->topic_buckets[nb] = t;
+    uint32_t ib = id_bucket(&t->id);
+    t->next_in_id_bucket = b->topic_id_buckets[ib];
+    b->topic_id_buckets[ib] = t;
+    b->topic_count++;
+}
+
+static void topic_unlink(struct broker *b, struct topic *t) {
+    struct topic **pp = &b->topic_buckets[name_bucket(t->name, strlen(t->name))];
+    while (*pp && *pp != t) pp = &(*pp)->next_in_bucket;
+    if (*pp) *pp = t->next_in_bucket;
+    pp = &b->topic_id_buckets[id_bucket(&t->id)];
+    while (*pp && *pp != t) pp = &(*pp)->next_in_id_bucket;
+    if (*pp) *pp = t->next_in_id_bucket;
+    b->topic_count--;
+}
+
+static void topic_free(struct topic *t) {
+    for (int32_t i = 0; i < t->partition_count; i++) free(t->partitions[i]);
+    free(t->partitions);
+    for (size_t i = 0; i < TOPIC_CONFIG_KEYS_MAX; i++) free(t->config.overrides[i]);
+    free(t->name);
+    free(t);
+}
+
+/* Grows the partition table to `count` empty slots-filled entries. */
+static int topic_grow(struct topic *t, int32_t count) {
+    if (count <= t->partition_count) return 0;
+    struct partition **parts = realloc(t->partitions, sizeof(*parts) * (size_t)count);
+    if (!parts) return -1;
+    t->partitions = parts;
+    for (int32_t i = t->partition_count; i < count; i++) {
+        parts[i] = calloc(1, sizeof(**parts));
+        if (!parts[i]) {
+            t->partition_count = i;
+            return -1;
+        }
+        parts[i]->topic = t;
+        parts[i]->index = i;
+    }
+    t->partition_count = count;
+    return 0;
+}
+
+/* -------------------------------------------------- applying metadata records */
+
+int topic_apply_record(struct broker *b, const char *name, const struct kuuid *id) {
+    if (topic_find_id(b, id)) return 0;
+    struct topic *t = topic_new(name, id);
+    if (!t) return -1;
+    topic_config_apply(b, t);
+    topic_link(b, t);
+    return 0;
+}
+
+int topic_apply_partition(struct broker *b, const struct kuuid *id, int32_t index, int32_t leader_epoch) {
+    struct topic *t = topic_find_id(b, id);
+    if (!t || index < 0 || index >= LIMIT_PARTITIONS_PER_TOPIC_MAX) return -1;
+    if (topic_grow(t, index + 1) != 0) return -1;
+    t->partitions[index]->leader_epoch = leader_epoch < 0 ? 0 : leader_epoch;
+    return 0;
+}
+
+int topic_apply_remove(struct broker *b, const struct kuuid *id) {
+    struct topic *t = topic_find_id(b, id);
+    if (!t) return 0;
+    topic_unlink(b, t);
+    topic_free(t);
+    return 0;
+}
+
+/* ------------------------------------------------------------ partition logs */
+
+int partition_dir(const struct broker *b, const struct partition *p, char *buf, size_t len) {
+    int n = snprintf(buf, len, "%s/%s-%d", b->data_dir, p->topic->name, p->index);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+struct replay_ctx {
+    struct producer_state *ps;
+};
+
+/* Rebuilds producer state from batches appended after the last snapshot. */
+static int replay_producer_batch(void *opaque, const uint8_t *batch, uint32_t len) {
+    struct replay_ctx *rc = opaque;
+    struct rb_header h;
+    if (rb_parse_header(batch, len, &h) != 0) return 0;
+    if (h.producer_id >= 0 && !(h.attributes & RB_ATTR_CONTROL))
+        pstate_record(rc->ps, h.producer_id, h.producer_epoch, h.base_sequence, h.last_offset_delta + 1,
+                      h.base_offset, h.max_timestamp);
+    return 0;
+}
+
+int partition_open(struct broker *b, struct partition *p) {
+    char dir[PATH_MAX];
+    if (partition_dir(b, p, dir, sizeof(dir)) != 0) return -ENAMETOOLONG;
+    struct log_recovery_report report = {0};
+    int rc = plog_open(dir, &p->topic->config.log, &p->log, &report);
+    if (rc != 0) {
+        log_error("storage", "cannot open partition log topic=%s partition=%d dir=%s error=%s", p->topic->name,
+                  p->index, dir, strerror(-rc));
+        return rc;
+    }
+    if (report.truncated_bytes || report.indexes_rebuilt || report.stray_files_removed)
+        log_warn("storage", "recovered partition topic=%s partition=%d truncated_bytes=%llu indexes_rebuilt=%u stray_files_removed=%u",
+                 p->topic->name, p->index, (unsigned long long)report.truncated_bytes, report.indexes_rebuilt,
+                 report.stray_files_removed);
+    p->producers = pstate_create();
+    if (!p->producers) return -ENOMEM;
+    int64_t end = plog_end_offset(p->log);
+    int64_t snap = 0;
+    if (pstate_snapshot_load(p->producers, dir, end, &snap) == 0 && snap < end) {
+        struct replay_ctx rctx = {p->producers};
+        plog_scan(p->log, snap, replay_producer_batch, &rctx);
+    }
+    p->last_snapshot_offset = snap;
+    p->high_watermark = end;
+    return 0;
+}
+
+static void partition_close(struct broker *b, struct partition *p, bool remove) {
+    fetch_drop_partition(b, p);
+    if (p->log) {
+        if (remove) {
+            plog_remove(p->log);
+        } else {
+            char dir[PATH_MAX];
+            if (partition_dir(b, p, dir, sizeof(dir)) == 0 && p->producers && pstate_producer_count(p->producers) > 0)
+                pstate_snapshot_write(p->producers, dir, plog_end_offset(p->log));
+            plog_close(p->log);
+        }
+        p->log = NULL;
+    }
+    if (p->producers) pstate_destroy(p->producers);
+    p->producers = NULL;
+}
+
+/* Directories of partitions that the metadata log no longer has: left by
+ * a crash between a topic's removal record and its files' removal. */
+static void remove_orphan_dirs(struct broker *b) {
+    DIR *d = opendir(b->data_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *dash = strrchr(e->d_name, '-');
+        if (!dash || dash == e->d_name || e->d_name[0] == '.') continue;
+        if (strcmp(e->d_name, "__cluster_metadata-0") == 0) continue;
+        char *end;
+        long idx = strtol(dash + 1, &end, 10);
+        if (*end || end == dash + 1 || idx < 0) continue;
+        struct kstr name = {e->d_name, (int32_t)(dash - e->d_name)};
+        struct topic *t = topic_find(b, name);
+        if (t && idx < t->partition_count) continue;
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof(path), "%s/%s", b->data_dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(path)) continue;
+        struct plog *log = NULL;
+        struct log_config cfg = b->cfg.log;
+        if (plog_open(path, &cfg, &log, NULL) == 0) {
+            log_warn("storage", "removing partition directory of a deleted topic dir=%s", path);
+            plog_remove(log);
+        }
+    }
+    closedir(d);
+}
+
+struct open_all_ctx {
+    struct broker *b;
+    int failed;
+};
+
+static void open_topic_partitions(void *opaque, struct topic *t) {
+    struct open_all_ctx *oc = opaque;
+    for (int32_t i = 0; i < t->partition_count; i++)
+        if (!t->partitions[i]->log && partition_open(oc->b, t->partitions[i]) != 0) oc->failed++;
+}
+
+int topics_open_all(struct broker *b) {
+    remove_orphan_dirs(b);
+    struct open_all_ctx oc = {b, 0};
+    topic_each(b, open_topic_partitions, &oc);
+    return oc.failed ? -1 : 0;
+}
+
+static void close_topic(void *opaque, struct topic *t) {
+    struct broker *b = opaque;
+    for (int32_t i = 0; i < t->partition_count; i++) partition_close(b, t->partitions[i], false);
+    topic_unlink(b, t);
+    topic_free(t);
+}
+
+void topics_close_all(struct broker *b) { topic_each(b, close_topic, b); }
+
+/* ------------------------------------------------------------ admin changes */
+
+int16_t topic_create(struct broker *b, const struct topic_create_spec *spec, bool validate_only,
+                     struct topic **out, const char **msg) {
+    struct kstr name = kstr_c(spec->name);
+    const char *why = topic_name_invalid(name);
+    if (why) {
+        *msg = why;
+        return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (topic_find(b, name)) {
+        *msg = "Topic already exists";
+        return KAFKA_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    int32_t partitions = spec->partitions == -1 ? b->cfg.num_partitions : spec->partitions;
+    if (partitions <= 0 || partitions > LIMIT_PARTITIONS_PER_TOPIC_MAX) {
+        *msg = "Number of partitions must be larger than 0 and at most 100000";
+        return KAFKA_ERR_INVALID_PARTITIONS;
+    }
+    for (int32_t i = 0; i < spec->config_count; i++) {
+        int idx = topic_config_index(spec->config_keys[i]);
+        if (idx < 0) {
+            *msg = "Unknown topic config name";
+            return KAFKA_ERR_INVALID_CONFIG;
+        }
+        if (topic_config_keys[idx].validate(spec->config_values[i], msg) != 0) return KAFKA_ERR_INVALID_CONFIG;
+    }
+    if (validate_only) return KAFKA_ERR_NONE;
+
+    struct kuuid id;
+    do uuid_random(&id);
+    while (topic_find_id(b, &id));
+    struct topic *t = topic_new(spec->name, &id);
+    if (!t) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+    if (mlog_append_topic(b, t) != 0) {
+        topic_free(t);
+        *msg = "Cannot write the metadata log";
+        return KAFKA_ERR_KAFKA_STORAGE_ERROR;
+    }
+    topic_link(b, t);
+    for (int32_t i = 0; i < spec->config_count; i++)
+        topic_config_set(b, t, spec->config_keys[i], spec->config_values[i], false, true, msg);
+    topic_config_apply(b, t);
+    int16_t err = topic_add_partitions(b, t, partitions, false, msg);
+    if (err == KAFKA_ERR_NONE) {
+        log_info("broker", "topic created topic=%s partitions=%d", t->name, partitions);
+        if (out) *out = t;
+    }
+    return err;
+}
+
+int16_t topic_add_partitions(struct broker *b, struct topic *t, int32_t new_total, bool validate_only,
+                             const char **msg) {
+    if (new_total <= t->partition_count || new_total > LIMIT_PARTITIONS_PER_TOPIC_MAX) {
+        *msg = new_total <= t->partition_count ? "Topic already has at least that many partitions"
+                                               : "Too many partitions";
+        return KAFKA_ERR_INVALID_PARTITIONS;
+    }
+    if (validate_only) return KAFKA_ERR_NONE;
+    int32_t from = t->partition_count;
+    if (mlog_append_partitions(b, t, from, new_total) != 0) {
+        *msg = "Cannot write the metadata log";
+        return KAFKA_ERR_KAFKA_STORAGE_ERROR;
+    }
+    if (topic_grow(t, new_total) != 0) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+    for (int32_t i = from; i < new_total; i++) {
+        if (partition_open(b, t->partitions[i]) != 0) {
+            *msg = "Cannot create the partition log";
+            return KAFKA_ERR_KAFKA_STORAGE_ERROR;
+        }
+    }
+    return KAFKA_ERR_NONE;
+}
+
+int16_t topic_delete(struct broker *b, struct topic *t) {
+    if (mlog_append_remove_topic(b, t) != 0) return KAFKA_ERR_KAFKA_STORAGE_ERROR;
+    log_info("broker", "topic deleted topic=%s partitions=%d", t->name, t->partition_count);
+    for (int32_t i = 0; i < t->partition_count; i++) partition_close(b, t->partitions[i], true);
+    topic_unlink(b, t);
+    topic_free(t);
+    return KAFKA_ERR_NONE;
+}
+
+struct topic *topic_auto_create(struct broker *b, struct kstr name, int16_t *err) {
+    if (!b->cfg.auto_create_topics_enable) {
+        *err = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    char buf[LIMIT_TOPIC_NAME_LEN_MAX + 1];
+    if (topic_name_invalid(name)) {
+        *err = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    memcpy(buf, name.ptr, (size_t)name.len);
+    buf[name.len] = 0;
+    struct topic_create_spec spec = {.name = buf, .partitions = -1};
+    struct topic *t = NULL;
+    const char *msg = NULL;
+    *err = topic_create(b, &spec, false, &t, &msg);
+    return t;
+}

@@ -1,0 +1,377 @@
+/*
+ * The event loop: epoll, the listening socket, the wake-up eventfd, timers,
+ * the idle sweep and the to-do list.
+ *
+ * Level-triggered epoll, on purpose. Backpressure is "stop asking for
+ * EPOLLIN", and fairness is "read at most a budget, then move on"; with
+ * level triggering both are just interest changes, and a connection with
+ * bytes left is reported again by the next epoll_wait. Edge triggering
+ * would force us to remember every socket that still has unread data and
+ * to reschedule it ourselves, which is exactly the bookkeeping the kernel
+ * already does. The extra epoll_ctl calls are rare: interest changes only
+ * when a connection hits or leaves a bound, or its socket buffer fills.
+ *
+ * One iteration: wait (timeout from the nearest timer, or 0 while the
+ * to-do list has work) -> socket events -> due timers -> to-do list.
+ * net_respond never writes by itself: it puts the connection on the to-do
+ * list, so responses given by a handler during a read, by a timer or by
+ * another connection's handler all go out at the end of the iteration,
+ * several per writev, and no socket work ever happens inside a handler.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/net_internal.h"
+
+uint64_t net_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int64_t net_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- lists ---- */
+
+static void conns_append(struct net_loop *loop, struct net_conn *conn) {
+    conn->next = NULL;
+    conn->prev = loop->conns_tail;
+    if (loop->conns_tail) loop->conns_tail->next = conn;
+    else loop->conns_head = conn;
+    loop->conns_tail = conn;
+}
+
+void net_loop_conn_unlink(struct net_loop *loop, struct net_conn *conn) {
+    if (conn->prev) conn->prev->next = conn->next;
+    else loop->conns_head = conn->next;
+    if (conn->next) conn->next->prev = conn->prev;
+    else loop->conns_tail = conn->prev;
+    conn->prev = conn->next = NULL;
+}
+
+/* Keeps the open list ordered by last activity, so the idle sweep stops at
+ * the first connection that is recent enough. */
+void net_loop_touch(struct net_loop *loop, struct net_conn *conn, uint64_t now_us) {
+    conn->active_us = now_us;
+    if (loop->conns_tail == conn) return;
+    net_loop_conn_unlink(loop, conn);
+    conns_append(loop, conn);
+}
+
+void net_loop_todo_add(struct net_loop *loop, struct net_conn *conn, uint8_t todo) {
+    if (conn->todo == 0) {
+        conn->todo_next = NULL;
+        conn->todo_prev = loop->todo_tail;
+        if (loop->todo_tail) loop->todo_tail->todo_next = conn;
+        else loop->todo_head = conn;
+        loop->todo_tail = conn;
+        loop->todo_len++;
+    }
+    conn->todo |= todo;
+}
+
+void net_loop_todo_remove(struct net_loop *loop, struct net_conn *conn) {
+    if (conn->todo == 0) return;
+    if (conn->todo_prev) conn->todo_prev->todo_next = conn->todo_next;
+    else loop->todo_head = conn->todo_next;
+    if (conn->todo_next) conn->todo_next->todo_prev = conn->todo_prev;
+    else loop->todo_tail = conn->todo_prev;
+    conn->todo_prev = conn->todo_next = NULL;
+    conn->todo = 0;
+    loop->todo_len--;
+}
+
+/* Runs only the entries present on entry: work they create (a flush that
+ * lets stashed requests in, whose answers need a flush...) waits for the
+ * next iteration, after other sockets had their turn. Only the entry being
+ * run can be closed meanwhile, and it has already left the list. */
+static void todo_run(struct net_loop *loop) {
+    uint32_t n = loop->todo_len;
+    while (n-- > 0 && loop->todo_head) {
+        struct net_conn *conn = loop->todo_head;
+        uint8_t todo = conn->todo;
+        net_loop_todo_remove(loop, conn);
+        net_conn_todo(conn, todo);
+    }
+}
+
+/* ---- listening socket ---- */
+
+static int resolve_ipv4(const char *host, struct in_addr *out) {
+    if (!host || !*host) {
+        out->s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    if (inet_pton(AF_INET, host, out) == 1) return 0;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || !res) {
+        log_error("net", "cannot resolve listen host host=%s error=\"%s\"", host, gai_strerror(rc));
+        return -1;
+    }
+    *out = ((const struct sockaddr_in *)res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int listen_open(struct net_loop *loop, const char *host, int port) {
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (port < 0 || port > 65535) {
+        log_error("net", "bad listen port port=%d", port);
+        return -1;
+    }
+    if (resolve_ipv4(host, &sa.sin_addr) != 0) return -1;
+    sa.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_error("net", "socket failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    /* A restarted broker must bind while old connections sit in TIME_WAIT. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, NET_LISTEN_BACKLOG) != 0) {
+        log_error("net", "cannot listen host=%s port=%d error=\"%s\"", host ? host : "", port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof(sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        log_error("net", "getsockname failed error=\"%s\"", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    loop->listen_fd = fd;
+    loop->port = ntohs(sa.sin_port);
+    return 0;
+}
+
+static void listen_set_paused(struct net_loop *loop, bool paused) {
+    if (loop->listen_paused == paused || loop->listen_fd < 0) return;
+    struct epoll_event ev = {.events = paused ? 0 : EPOLLIN, .data.ptr = loop};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, loop->listen_fd, &ev) != 0)
+        log_error("net", "epoll_ctl listener failed error=\"%s\"", strerror(errno));
+    loop->listen_paused = paused;
+}
+
+static void listen_resume(void *ctx) { listen_set_paused(ctx, false); }
+
+static void peer_text(const struct sockaddr_in *sa, char *out, size_t cap) {
+    char ip[INET_ADDRSTRLEN];
+    if (!inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip))) snprintf(ip, sizeof(ip), "?");
+    snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(sa->sin_port));
+}
+
+static void reject(struct net_loop *loop, int fd, const char *peer) {
+    close(fd);
+    loop->stats.connections_rejected++;
+    uint64_t now = net_now_us();
+    if (now - loop->last_reject_log_us >= NET_REJECT_LOG_INTERVAL_US || loop->last_reject_log_us == 0) {
+        log_warn("net", "too many connections, closing new ones peer=%s max_connections=%u rejected_total=%llu",
+                 peer, loop->max_connections, (unsigned long long)loop->stats.connections_rejected);
+        loop->last_reject_log_us = now;
+    }
+}
+
+static void accept_some(struct net_loop *loop) {
+    for (int i = 0; i < NET_ACCEPT_BUDGET; i++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+        int fd = accept4(loop->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_error("net", "accept failed, pausing listener error=\"%s\" pause_ms=%d", strerror(errno),
+                          NET_ACCEPT_PAUSE_MS);
+                if (net_timer_add(loop, NET_ACCEPT_PAUSE_MS, listen_resume, loop) != 0) listen_set_paused(loop, true);
+                return;
+            }
+            log_error("net", "accept failed error=\"%s\"", strerror(errno));
+            return;
+        }
+        char peer[NET_PEER_TEXT_BYTES];
+        peer_text(&sa, peer, sizeof(peer));
+        if (loop->max_connections && loop->stats.connections >= loop->max_connections) {
+            reject(loop, fd, peer);
+            continue;
+        }
+        struct net_conn *conn = net_conn_open(loop, fd, peer);
+        if (!conn) continue;
+        conns_append(loop, conn);
+        loop->stats.connections++;
+        loop->stats.connections_accepted++;
+    }
+}
+
+/* ---- idle sweep ---- */
+
+static int64_t sweep_interval_ms(const struct net_loop *loop) {
+    int64_t ms = loop->idle_timeout_ms / 2;
+    if (ms > NET_SWEEP_INTERVAL_MS) ms = NET_SWEEP_INTERVAL_MS;
+    if (ms < NET_SWEEP_INTERVAL_MS_MIN) ms = NET_SWEEP_INTERVAL_MS_MIN;
+    return ms;
+}
+
+/* Walks only the connections quiet for longer than the timeout: the list
+ * is in activity order, so the first recent one ends the walk. Those kept
+ * because a request is pending are walked again next time; they are few,
+ * as a pending request normally ends long before the idle timeout. */
+static void sweep(void *ctx) {
+    struct net_loop *loop = ctx;
+    uint64_t now = net_now_us();
+    uint64_t timeout_us = (uint64_t)loop->idle_timeout_ms * 1000;
+    if (now > timeout_us) {
+        uint64_t cutoff = now - timeout_us;
+        struct net_conn *conn = loop->conns_head;
+        while (conn && conn->active_us < cutoff) {
+            struct net_conn *next = conn->next;
+            if (net_conn_close_if_idle(conn, cutoff)) loop->stats.connections_idle_closed++;
+            conn = next;
+        }
+    }
+    loop->sweep_timer = net_timer_add(loop, (uint64_t)sweep_interval_ms(loop), sweep, loop);
+}
+
+/* ---- the loop ---- */
+
+static int epoll_add(struct net_loop *loop, int fd, uint32_t events, void *ptr) {
+    struct epoll_event ev = {.events = events, .data.ptr = ptr};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        log_error("net", "epoll_ctl add failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on_request,
+                                 net_abort_fn on_abort, void *ctx) {
+    NET_ASSERT(cfg && on_request && on_abort);
+    /* Writes to a socket the peer has reset must fail with EPIPE, not kill
+     * the process; sendfile has no MSG_NOSIGNAL. Left alone if someone
+     * already installed a handler. */
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+
+    struct net_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop) return NULL;
+    loop->epfd = loop->listen_fd = loop->wake_fd = -1;
+    loop->max_request_bytes = cfg->max_request_bytes;
+    if (loop->max_request_bytes == 0 || loop->max_request_bytes > LIMIT_FRAME_BYTES_MAX)
+        loop->max_request_bytes = LIMIT_FRAME_BYTES_MAX;
+    loop->max_connections = cfg->max_connections;
+    loop->idle_timeout_ms = cfg->idle_timeout_ms;
+    loop->on_request = on_request;
+    loop->on_abort = on_abort;
+    loop->ctx = ctx;
+    net_timers_init(&loop->timers);
+    loop->scratch = malloc(NET_READ_SCRATCH_BYTES);
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!loop->scratch || loop->epfd < 0 || loop->wake_fd < 0) {
+        log_error("net", "loop setup failed error=\"%s\"", strerror(errno));
+        goto fail;
+    }
+    if (listen_open(loop, cfg->host, cfg->port) != 0) goto fail;
+    if (epoll_add(loop, loop->listen_fd, EPOLLIN, loop) != 0) goto fail;
+    if (epoll_add(loop, loop->wake_fd, EPOLLIN, &loop->wake_fd) != 0) goto fail;
+    if (loop->idle_timeout_ms > 0) {
+        loop->sweep_timer = net_timer_add(loop, (uint64_t)sweep_interval_ms(loop), sweep, loop);
+        if (!loop->sweep_timer) goto fail;
+    }
+    log_info("net", "listening host=%s port=%d max_request_bytes=%u max_connections=%u idle_timeout_ms=%lld",
+             cfg->host ? cfg->host : "0.0.0.0", loop->port, loop->max_request_bytes, loop->max_connections,
+             (long long)loop->idle_timeout_ms);
+    return loop;
+fail:
+    net_loop_destroy(loop);
+    return NULL;
+}
+
+int net_loop_port(const struct net_loop *loop) { return loop->port; }
+
+static void wake_drain(struct net_loop *loop) {
+    uint64_t v;
+    while (read(loop->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
+}
+
+static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
+    void *ptr = ev->data.ptr;
+    if (ptr == loop) accept_some(loop);
+    else if (ptr == &loop->wake_fd) wake_drain(loop);
+    else net_conn_event(ptr, ev->events);
+}
+
+int net_loop_run(struct net_loop *loop) {
+    struct epoll_event events[NET_EPOLL_EVENTS_MAX];
+    int rc = 0;
+    while (!loop->stop_requested) {
+        int timeout = loop->todo_len ? 0 : net_timers_wait_ms(&loop->timers, net_now_us());
+        int n = epoll_wait(loop->epfd, events, NET_EPOLL_EVENTS_MAX, timeout);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            log_error("net", "epoll_wait failed error=\"%s\"", strerror(errno));
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < n; i++) dispatch(loop, &events[i]);
+        net_timers_run(&loop->timers, net_now_us());
+        todo_run(loop);
+    }
+    loop->stop_requested = 0;
+    return rc;
+}
+
+void net_loop_stop(struct net_loop *loop) {
+    int saved = errno;  /* a signal handler must not disturb the code it interrupted */
+    loop->stop_requested = 1;
+    uint64_t one = 1;
+    ssize_t ignored = write(loop->wake_fd, &one, sizeof(one));
+    (void)ignored;
+    errno = saved;
+}
+
+void net_loop_wake(struct net_loop *loop) {
+    int saved = errno;
+    uint64_t one = 1;
+    ssize_t ignored = write(loop->wake_fd, &one, sizeof(one));
+    (void)ignored;
+    errno = saved;
+}
+
+void net_loop_destroy(struct net_loop *loop) {
+    if (!loop) return;
+    /* Closing aborts pending requests; their handlers may still cancel
+     * timers, so the timer table goes last. */
+    while (loop->conns_head) net_conn_close(loop->conns_head, LOG_LEVEL_DEBUG, "shutdown");
+    NET_ASSERT(loop->todo_len == 0);
+    if (loop->listen_fd >= 0) close(loop->listen_fd);
+    if (loop->wake_fd >= 0) close(loop->wake_fd);
+    if (loop->epfd >= 0) close(loop->epfd);
+    net_timers_free(&loop->timers);
+    free(loop->scratch);
+    free(loop);
+}
+
+uint32_t net_loop_connection_count(const struct net_loop *loop) { return loop->stats.connections; }
+
+void net_loop_stats(const struct net_loop *loop, struct net_stats *out) {
+    *out = loop->stats;
+    out->timers = loop->timers.len;
+    out->output_bytes_queued = 0;
+    for (const struct net_conn *c = loop->conns_head; c; c = c->next) out->output_bytes_queued += c->out_bytes;
+}

@@ -1,0 +1,245 @@
+/*
+ * Record iteration and writing for magic-v2 batch bodies; the record
+ * layout is in records.h. Every read is checked against the bytes left in
+ * the enclosing record, and the record against the bytes left in the body.
+ */
+#include "protocol/records.h"
+
+#include <string.h>
+
+/* ---- varints ---- */
+
+static uint32_t zigzag32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31); }
+static uint64_t zigzag64(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static int32_t unzigzag32(uint32_t u) { return (int32_t)((u >> 1) ^ (0u - (u & 1))); }
+static int64_t unzigzag64(uint64_t u) { return (int64_t)((u >> 1) ^ (0ull - (u & 1))); }
+
+/* An unsigned LEB128 value of at most max_bytes bytes whose last byte has
+ * no bits above `bits`; -1 otherwise. */
+static int read_uleb(const uint8_t *p, size_t avail, int max_bytes, int bits, uint64_t *out) {
+    uint64_t v = 0;
+    for (int i = 0; i < max_bytes; i++) {
+        if ((size_t)i >= avail) return -1;
+        uint8_t b = p[i];
+        int shift = 7 * i;
+        if (shift + 7 > bits && (b & 0x7f) >> (bits - shift) != 0) return -1; /* bits past the width */
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return i + 1;
+        }
+    }
+    return -1; /* too long */
+}
+
+int records_read_varint(const uint8_t *p, size_t avail, int32_t *v) {
+    uint64_t u;
+    int n = read_uleb(p, avail, RECORDS_VARINT_BYTES_MAX, 32, &u);
+    if (n > 0) *v = unzigzag32((uint32_t)u);
+    return n;
+}
+
+int records_read_varlong(const uint8_t *p, size_t avail, int64_t *v) {
+    uint64_t u;
+    int n = read_uleb(p, avail, RECORDS_VARLONG_BYTES_MAX, 64, &u);
+    if (n > 0) *v = unzigzag64(u);
+    return n;
+}
+
+static size_t put_uleb(uint8_t *p, uint64_t u) {
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (uint8_t)u;
+    return n;
+}
+
+static size_t uleb_size(uint64_t u) {
+    size_t n = 1;
+    while (u >= 0x80) {
+        u >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t records_put_varint(uint8_t *p, int32_t v) { return put_uleb(p, zigzag32(v)); }
+size_t records_put_varlong(uint8_t *p, int64_t v) { return put_uleb(p, zigzag64(v)); }
+size_t records_varint_size(int32_t v) { return uleb_size(zigzag32(v)); }
+size_t records_varlong_size(int64_t v) { return uleb_size(zigzag64(v)); }
+
+/* ---- a bounded reader over one record ---- */
+
+struct cursor {
+    const uint8_t *p;
+    size_t len;
+    size_t pos;
+    bool bad;
+};
+
+static int32_t cur_varint(struct cursor *c) {
+    int32_t v = 0;
+    int n = c->bad ? -1 : records_read_varint(c->p + c->pos, c->len - c->pos, &v);
+    if (n < 0) {
+        c->bad = true;
+        return 0;
+    }
+    c->pos += (size_t)n;
+    return v;
+}
+
+static int64_t cur_varlong(struct cursor *c) {
+    int64_t v = 0;
+    int n = c->bad ? -1 : records_read_varlong(c->p + c->pos, c->len - c->pos, &v);
+    if (n < 0) {
+        c->bad = true;
+        return 0;
+    }
+    c->pos += (size_t)n;
+    return v;
+}
+
+/* A length-prefixed byte string; -1 is null when allowed. */
+static const uint8_t *cur_bytes(struct cursor *c, bool nullable, int32_t *len) {
+    *len = cur_varint(c);
+    if (c->bad) return NULL;
+    if (*len == -1 && nullable) return NULL;
+    if (*len < 0 || (size_t)*len > c->len - c->pos) {
+        c->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = c->p + c->pos;
+    c->pos += (size_t)*len;
+    return p;
+}
+
+static bool read_header(struct cursor *c, struct record_header_view *h) {
+    h->key = cur_bytes(c, false, &h->key_len);
+    h->value = cur_bytes(c, true, &h->value_len);
+    return !c->bad;
+}
+
+/* ---- records ---- */
+
+void records_iter_init(struct records_iter *it, const uint8_t *body, size_t len, int32_t record_count) {
+    it->p = body;
+    it->len = body ? len : 0;
+    it->pos = 0;
+    it->remaining = record_count;
+    it->failed = record_count < RECORDS_COUNT_UNKNOWN;
+}
+
+/* Fields of one record held in c, which spans exactly its stated length. */
+static bool parse_record(struct cursor *c, struct record_view *out) {
+    if (c->len < 1) return false;
+    out->attributes = (int8_t)c->p[0];
+    c->pos = 1;
+    out->timestamp_delta = cur_varlong(c);
+    out->offset_delta = cur_varint(c);
+    out->key = cur_bytes(c, true, &out->key_len);
+    out->value = cur_bytes(c, true, &out->value_len);
+    int32_t count = cur_varint(c);
+    if (c->bad || count < 0) return false;
+    out->header_count = (uint32_t)count;
+    out->headers = c->p + c->pos;
+    size_t start = c->pos;
+    struct record_header_view h;
+    /* Each header takes at least 2 bytes, so the loop is bounded by the
+     * record's length whatever count claims. */
+    for (int32_t i = 0; i < count; i++)
+        if (!read_header(c, &h)) return false;
+    out->headers_len = c->pos - start;
+    return c->pos == c->len; /* the fields fill the record exactly */
+}
+
+int records_next(struct records_iter *it, struct record_view *out) {
+    if (it->failed) return -1;
+    if (it->remaining == 0 || (it->remaining == RECORDS_COUNT_UNKNOWN && it->pos == it->len)) {
+        if (it->pos == it->len) return 0;
+        it->failed = true; /* bytes left after the declared records */
+        return -1;
+    }
+    int32_t body_len;
+    int n = records_read_varint(it->p + it->pos, it->len - it->pos, &body_len);
+    if (n < 0 || body_len < RECORDS_BODY_BYTES_MIN || (size_t)body_len > it->len - it->pos - (size_t)n) {
+        it->failed = true;
+        return -1;
+    }
+    struct cursor c = {.p = it->p + it->pos + n, .len = (size_t)body_len};
+    if (!parse_record(&c, out)) {
+        it->failed = true;
+        return -1;
+    }
+    it->pos += (size_t)n + (size_t)body_len;
+    if (it->remaining > 0) it->remaining--;
+    return 1;
+}
+
+void record_headers_init(struct record_headers_iter *it, const struct record_view *rec) {
+    it->p = rec->headers;
+    it->len = rec->headers ? rec->headers_len : 0;
+    it->pos = 0;
+    it->remaining = rec->header_count;
+}
+
+int record_headers_next(struct record_headers_iter *it, struct record_header_view *out) {
+    if (it->remaining == 0) return 0;
+    struct cursor c = {.p = it->p, .len = it->len, .pos = it->pos};
+    if (!read_header(&c, out)) return -1;
+    it->pos = c.pos;
+    it->remaining--;
+    return 1;
+}
+
+/* ---- writing ---- */
+
+static bool bytes_valid(const void *p, int32_t len) { return len >= -1 && (p || len <= 0); }
+
+/* The record's size after its length prefix, or 0 if invalid. */
+static size_t body_size(const struct record_view *rec) {
+    if (!bytes_valid(rec->key, rec->key_len) || !bytes_valid(rec->value, rec->value_len)) return 0;
+    if (rec->header_count > INT32_MAX || (rec->headers_len && !rec->headers)) return 0;
+    if (rec->header_count > 0 && rec->headers_len < 2 * (size_t)rec->header_count) return 0;
+    size_t n = 1 + records_varlong_size(rec->timestamp_delta) + records_varint_size(rec->offset_delta);
+    n += records_varint_size(rec->key_len) + (rec->key_len > 0 ? (size_t)rec->key_len : 0);
+    n += records_varint_size(rec->value_len) + (rec->value_len > 0 ? (size_t)rec->value_len : 0);
+    n += records_varint_size((int32_t)rec->header_count) + rec->headers_len;
+    return n <= INT32_MAX ? n : 0;
+}
+
+size_t records_record_size(const struct record_view *rec) {
+    size_t body = body_size(rec);
+    return body ? records_varint_size((int32_t)body) + body : 0;
+}
+
+static size_t put_bytes(uint8_t *p, const void *src, int32_t len) {
+    size_t n = records_put_varint(p, len);
+    if (len > 0) memcpy(p + n, src, (size_t)len);
+    return n + (len > 0 ? (size_t)len : 0);
+}
+
+size_t records_write(uint8_t *out, size_t cap, const struct record_view *rec) {
+    size_t body = body_size(rec);
+    if (!body || records_varint_size((int32_t)body) + body > cap) return 0;
+    size_t n = records_put_varint(out, (int32_t)body);
+    out[n++] = (uint8_t)rec->attributes;
+    n += records_put_varlong(out + n, rec->timestamp_delta);
+    n += records_put_varint(out + n, rec->offset_delta);
+    n += put_bytes(out + n, rec->key, rec->key_len);
+    n += put_bytes(out + n, rec->value, rec->value_len);
+    n += records_put_varint(out + n, (int32_t)rec->header_count);
+    if (rec->headers_len) memcpy(out + n, rec->headers, rec->headers_len);
+    return n + rec->headers_len;
+}
+
+size_t records_write_header(uint8_t *out, size_t cap, const void *key, int32_t key_len, const void *value,
+                            int32_t value_len) {
+    if (key_len < 0 || !bytes_valid(key, key_len) || !bytes_valid(value, value_len)) return 0;
+    size_t need = records_varint_size(key_len) + (size_t)key_len + records_varint_size(value_len) +
+                  (value_len > 0 ? (size_t)value_len : 0);
+    if (need > cap) return 0;
+    size_t n = put_bytes(out, key, key_len);
+    return n + put_bytes(out + n, value, value_len);
+}

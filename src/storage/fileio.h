@@ -1,0 +1,40 @@
+/*
+ * Small file helpers for the storage engine: full preads/pwrites, durable
+ * directory updates, atomic small-file replacement, segment file names,
+ * and fault injection so tests can make any write or sync fail.
+ */
+#ifndef GREGOR_STORAGE_FILEIO_H
+#define GREGOR_STORAGE_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* "%020lld" + the longest suffix (".timeindex") + NUL. */
+#define FIO_SEGMENT_NAME_BYTES 32
+
+/* 0, -ENODATA if the file ends first, or -errno. */
+int fio_pread_full(int fd, void *buf, size_t len, off_t pos);
+/* 0 or -errno; retries short writes, so a failure means the bytes from
+ * pos on are in an unknown state and the caller must truncate. */
+int fio_pwrite_full(int fd, const void *buf, size_t len, off_t pos);
+int fio_fdatasync(int fd);
+int fio_fsync(int fd);
+int fio_ftruncate(int fd, off_t len);
+/* Replaces dir/name with data: write name.tmp, fsync, rename, fsync dir. */
+int fio_write_atomic(int dirfd, const char *name, const void *data, size_t len);
+/* Reads a small file whole into buf (NUL-terminated); -ENOENT, -EFBIG if
+ * it does not fit, or -errno. */
+int fio_read_small(int dirfd, const char *name, char *buf, size_t cap, size_t *len_out);
+
+void fio_segment_name(char out[FIO_SEGMENT_NAME_BYTES], int64_t base_offset, const char *suffix);
+/* Parses "<20 digits><suffix>" exactly; 0 and *base_out, or -1. */
+int fio_parse_segment_name(const char *name, const char *suffix, int64_t *base_out);
+
+/* Fault injection (tests): after `countdown` more successful operations
+ * of that kind, the next one fails with -err (once). err = 0 disarms.
+ * Writes fail after writing half their bytes, like a short write. */
+enum fio_fault_op { FIO_FAULT_WRITE, FIO_FAULT_SYNC, FIO_FAULT_OPS };
+void fio_fault_inject(enum fio_fault_op op, uint32_t countdown, int err);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * The two sparse per-segment indexes (formats at the top of index.c):
+ * the offset index maps a relative offset to the file position of the
+ * batch starting there; the time index maps a timestamp to the relative
+ * offset of the batch where the segment's max timestamp first reached it.
+ *
+ * Both are append-only files written with pwrite; the file size is always
+ * a whole number of entries. Only the entry count and the last entry live
+ * in memory; lookups binary-search the file with pread (served from the
+ * page cache), and the common tail lookup is answered from memory.
+ * Indexes are derived data: anything inconsistent is rebuilt from the log.
+ */
+#ifndef GREGOR_STORAGE_INDEX_H
+#define GREGOR_STORAGE_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct offset_index {
+    int fd;
+    uint32_t entries;
+    uint32_t last_rel; /* valid when entries > 0 */
+    uint32_t last_pos;
+};
+
+struct time_index {
+    int fd;
+    uint32_t entries;
+    int64_t last_ts; /* valid when entries > 0 */
+    uint32_t last_rel;
+};
+
+/* Loads the index whose fd is already set. Always checks the size is a
+ * whole number of entries within the bound and that the last entry is
+ * plausible; with full_check every entry is checked to increase and
+ * (offset index) to point inside a log of log_size bytes.
+ * 0, -EUCLEAN when the file must be rebuilt, or -errno. */
+int oidx_load(struct offset_index *ix, uint64_t log_size, bool full_check);
+int tidx_load(struct time_index *ix, bool full_check);
+
+/* Appends one entry; the caller keeps keys increasing. 0 or -errno, with
+ * the file unchanged on failure. */
+int oidx_append(struct offset_index *ix, uint32_t rel, uint32_t pos);
+int tidx_append(struct time_index *ix, int64_t ts, uint32_t rel);
+bool oidx_full(const struct offset_index *ix);
+bool tidx_full(const struct time_index *ix);
+
+/* Empties the file (before a rebuild). */
+int oidx_reset(struct offset_index *ix);
+int tidx_reset(struct time_index *ix);
+/* Returns to an earlier state (an append that failed later on). */
+int oidx_rollback(struct offset_index *ix, const struct offset_index *saved);
+int tidx_rollback(struct time_index *ix, const struct time_index *saved);
+
+/* The last entry with relative offset <= rel: 0 and *pos_out (and
+ * *rel_out if not NULL), 1 if every entry is above rel, or -errno. */
+int oidx_lookup(const struct offset_index *ix, uint32_t rel, uint32_t *rel_out, uint32_t *pos_out);
+/* The last entry with timestamp <= ts: 0 and *rel_out, 1 if none, -errno. */
+int tidx_lookup(const struct time_index *ix, int64_t ts, int64_t *ts_out, uint32_t *rel_out);
+
+#endif

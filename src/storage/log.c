@@ -1,0 +1,369 @@
+/*
+ * The partition log at run time: append (offset assignment, roll, one
+ * write, flush policy), reads for fetch, scans, time lookups, retention
+ * and DeleteRecords. Opening, recovery and closing are in log_open.c; the
+ * file formats are at the top of segment.c and index.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "storage/fileio.h"
+#include "storage/log_internal.h"
+#include "storage/storage_limits.h"
+
+#define LOG_SEGMENTS_INITIAL_CAP 16
+
+void log_config_apply(struct plog *log, const struct log_config *cfg) {
+    log->cfg = *cfg;
+    if (log->cfg.segment_bytes == 0) log->cfg.segment_bytes = 1;
+    if (log->cfg.segment_bytes > STORAGE_SEGMENT_BYTES_MAX) log->cfg.segment_bytes = STORAGE_SEGMENT_BYTES_MAX;
+    /* flush.messages below 1 means nothing sensible; Kafka rejects it. */
+    if (log->cfg.flush_interval_messages < 1) log->cfg.flush_interval_messages = 1;
+}
+
+void plog_set_config(struct plog *log, const struct log_config *cfg) { log_config_apply(log, cfg); }
+void plog_set_leader_epoch(struct plog *log, int32_t epoch) { log->leader_epoch = epoch; }
+
+void log_poison(struct plog *log, int rc, const char *what) {
+    log->failed = rc < 0 ? rc : -EIO;
+    log_error("storage", "log refuses appends until reopened dir=%s failed=%s errno=%d", log->dir, what, -rc);
+}
+
+int log_reserve_segment(struct plog *log) {
+    if (log->nsegs >= STORAGE_SEGMENTS_PER_LOG_MAX) {
+        log_error("storage", "too many segments dir=%s segments=%u max=%d", log->dir, log->nsegs,
+                  STORAGE_SEGMENTS_PER_LOG_MAX);
+        return -EMFILE;
+    }
+    if (log->nsegs < log->cap) return 0;
+    uint32_t cap = log->cap ? log->cap * 2 : LOG_SEGMENTS_INITIAL_CAP;
+    struct segment **segs = realloc(log->segs, cap * sizeof(*segs));
+    if (!segs) return -ENOMEM;
+    log->segs = segs;
+    log->cap = cap;
+    return 0;
+}
+
+int64_t plog_start_offset(const struct plog *log) { return log->start_offset; }
+int64_t plog_end_offset(const struct plog *log) { return log_active(log)->next_offset; }
+uint32_t plog_segment_count(const struct plog *log) { return log->nsegs; }
+
+uint64_t plog_size_bytes(const struct plog *log) {
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < log->nsegs; i++) total += log->segs[i]->size;
+    return total;
+}
+
+/* Index of the last segment whose base offset <= offset (0 if none). */
+static uint32_t segment_for(const struct plog *log, int64_t offset) {
+    uint32_t lo = 0, hi = log->nsegs;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (log->segs[mid]->base_offset <= offset) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* ---- append ---- */
+
+static int log_roll(struct plog *log, int64_t now_ms) {
+    struct segment *active = log_active(log);
+    if (active->size == 0) return 0;
+    int rc = log_reserve_segment(log);
+    if (rc != 0) return rc;
+    /* Sealing syncs the old segment, so after a crash only the active
+     * segment can have a torn tail and recovery checks just that one. */
+    if ((rc = segment_seal(active)) != 0) {
+        log_poison(log, rc, "seal");
+        return rc;
+    }
+    struct segment *s;
+    int64_t base = active->next_offset;
+    if ((rc = segment_create(log->dirfd, base, &s)) != 0) return rc;
+    if ((rc = fio_fsync(log->dirfd)) != 0) {
+        segment_unlink(log->dirfd, s);
+        log_poison(log, rc, "fsync_dir");
+        return rc;
+    }
+    log->segs[log->nsegs++] = s;
+    log->unflushed_msgs = 0;
+    log->first_unflushed_ms = -1;
+    log_info("storage", "segment rolled dir=%s base_offset=%lld", log->dir, (long long)base);
+    return 0;
+}
+
+static bool roll_due(const struct plog *log, uint32_t len, int64_t span, int64_t now_ms) {
+    const struct segment *s = log_active(log);
+    if (s->size == 0) return false;
+    if (s->size + len > log->cfg.segment_bytes) return true;
+    if (log->cfg.segment_ms > 0 && s->roll_base_ms >= 0 && now_ms - s->roll_base_ms > log->cfg.segment_ms)
+        return true;
+    if (oidx_full(&s->oidx) || tidx_full(&s->tidx)) return true;
+    return s->next_offset + span - 1 - s->base_offset > STORAGE_SEGMENT_OFFSET_SPAN_MAX;
+}
+
+/* The offset of the first record carrying the batch's maxTimestamp. */
+static int64_t max_ts_record_offset(const uint8_t *batch, const struct rb_header *h) {
+    if (rb_codec_of(h) != RB_CODEC_NONE || (h->attributes & RB_ATTR_LOG_APPEND_TIME)) return h->base_offset;
+    int32_t delta;
+    int64_t ts;
+    if (rb_find_timestamp(batch, rb_total_bytes(h), h->max_timestamp, 0, &delta, &ts) == 0)
+        return h->base_offset + delta;
+    return h->base_offset;
+}
+
+int plog_append(struct plog *log, uint8_t *data, uint32_t len, uint32_t batch_count, int64_t now_ms,
+                int64_t *first_offset, int64_t *append_time_ms) {
+    if (log->failed) return log->failed;
+    if (!data || len == 0 || batch_count == 0) return -EINVAL;
+    /* The caller validated the batches; check the framing again anyway,
+     * since a mistake here would corrupt the log for every reader. */
+    int64_t span = 0, records = 0;
+    uint32_t n = 0;
+    for (uint32_t pos = 0; pos < len; n++) {
+        struct rb_header h;
+        if (rb_parse_header(data + pos, len - pos, &h) != 0 || rb_check_header(&h) != RB_OK) return -EINVAL;
+        uint32_t total = rb_total_bytes(&h);
+        if (total > len - pos || total > STORAGE_BATCH_BYTES_MAX) return -EINVAL;
+        span += (int64_t)h.last_offset_delta + 1;
+        records += h.record_count;
+        pos += total;
+    }
+    if (n != batch_count || span > STORAGE_SEGMENT_OFFSET_SPAN_MAX) return -EINVAL;
+    int64_t end = plog_end_offset(log);
+    if (end > INT64_MAX - span) return -EOVERFLOW;
+
+    int rc;
+    if (roll_due(log, len, span, now_ms) && (rc = log_roll(log, now_ms)) != 0) return rc;
+    struct segment *active = log_active(log);
+
+    int64_t next = end;
+    for (uint32_t pos = 0; pos < len;) {
+        struct rb_header h;
+        rb_parse_header(data + pos, len - pos, &h);
+        uint32_t total = rb_total_bytes(&h);
+        rb_set_base_offset(data + pos, next);
+        rb_set_leader_epoch(data + pos, log->leader_epoch);
+        if (log->cfg.log_append_time) rb_set_log_append_time(data + pos, total, now_ms);
+        next += (int64_t)h.last_offset_delta + 1;
+        pos += total;
+    }
+
+    bool sync = log->unflushed_msgs + records >= log->cfg.flush_interval_messages;
+    if ((rc = segment_append(active, data, len, log->cfg.index_interval_bytes, sync)) != 0) {
+        /* A failed fdatasync may have dropped earlier acknowledged pages
+         * too; nothing later can be trusted to be durable. */
+        if (sync && rc != -ENOSPC && rc != -EFBIG && rc != -EDQUOT) log_poison(log, rc, "append");
+        log_warn("storage", "append failed dir=%s offset=%lld bytes=%u errno=%d", log->dir, (long long)end, len, -rc);
+        return rc;
+    }
+    if (active->roll_base_ms < 0) active->roll_base_ms = now_ms;
+    if (sync) {
+        log->unflushed_msgs = 0;
+        log->first_unflushed_ms = -1;
+    } else {
+        log->unflushed_msgs += records;
+        if (log->first_unflushed_ms < 0) log->first_unflushed_ms = now_ms;
+    }
+    for (uint32_t pos = 0; pos < len;) {
+        struct rb_header h;
+        rb_parse_header(data + pos, len - pos, &h);
+        if (h.max_timestamp > log->max_ts) {
+            log->max_ts = h.max_timestamp;
+            log->max_ts_offset = max_ts_record_offset(data + pos, &h);
+        }
+        pos += rb_total_bytes(&h);
+    }
+    if (first_offset) *first_offset = end;
+    if (append_time_ms) *append_time_ms = log->cfg.log_append_time ? now_ms : -1;
+    return 0;
+}
+
+int plog_flush(struct plog *log) {
+    if (log->failed) return log->failed;
+    if (log->unflushed_msgs == 0) return 0;
+    int rc = segment_sync(log_active(log));
+    if (rc != 0) {
+        log_poison(log, rc, "flush");
+        return rc;
+    }
+    log->unflushed_msgs = 0;
+    log->first_unflushed_ms = -1;
+    return 0;
+}
+
+int plog_tick(struct plog *log, int64_t now_ms) {
+    if (log->failed) return log->failed;
+    const struct segment *s = log_active(log);
+    int rc;
+    if (s->size > 0 && log->cfg.segment_ms > 0 && s->roll_base_ms >= 0 &&
+        now_ms - s->roll_base_ms > log->cfg.segment_ms && (rc = log_roll(log, now_ms)) != 0)
+        return rc;
+    if (log->unflushed_msgs > 0 && log->cfg.flush_interval_ms != INT64_MAX && log->first_unflushed_ms >= 0 &&
+        now_ms - log->first_unflushed_ms >= log->cfg.flush_interval_ms)
+        return plog_flush(log);
+    return 0;
+}
+
+/* ---- reads ---- */
+
+int plog_read(struct plog *log, int64_t offset, int64_t max_offset, uint32_t max_bytes, bool min_one_batch,
+              struct log_slice *out) {
+    *out = (struct log_slice){.fd = -1, .file_pos = 0, .len = 0};
+    int64_t end = plog_end_offset(log);
+    if (max_offset > end) max_offset = end;
+    if (offset < log->start_offset || offset > max_offset) return -ERANGE;
+    if (offset == max_offset) return 0;
+
+    /* Offsets can have gaps (a truncated middle segment): the batch
+     * holding `offset` may be the first of a later segment. */
+    const struct segment *s = NULL;
+    uint64_t pos = 0;
+    struct rb_header h;
+    for (uint32_t i = segment_for(log, offset); i < log->nsegs; i++) {
+        int rc = segment_locate(log->segs[i], offset, &pos, &h);
+        if (rc < 0) return rc;
+        if (rc == 0) {
+            s = log->segs[i];
+            break;
+        }
+    }
+    if (!s || h.base_offset >= max_offset) return 0;
+
+    uint64_t limit = s->size;
+    if (max_offset < s->next_offset) {
+        int rc = segment_position_of(s, max_offset, pos, &limit);
+        if (rc != 0) return rc;
+    }
+    uint64_t avail = limit - pos;
+    uint64_t len = avail < max_bytes ? avail : max_bytes;
+    uint32_t first = rb_total_bytes(&h);
+    if (min_one_batch && len < first) len = first < avail ? first : avail;
+    if (len == 0) return 0;
+    int fd = fcntl(segment_fd(s), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    *out = (struct log_slice){.fd = fd, .file_pos = (int64_t)pos, .len = (uint32_t)len};
+    return 0;
+}
+
+int plog_scan(struct plog *log, int64_t from_offset, plog_batch_fn fn, void *ctx) {
+    if (from_offset < log->start_offset) from_offset = log->start_offset;
+    uint8_t *buf = NULL;
+    uint32_t cap = 0;
+    int rc = 0;
+    for (uint32_t i = segment_for(log, from_offset); i < log->nsegs && rc == 0; i++) {
+        const struct segment *s = log->segs[i];
+        uint64_t pos;
+        struct rb_header h;
+        rc = segment_locate(s, from_offset, &pos, &h);
+        if (rc == 1) {
+            rc = 0;
+            continue;
+        }
+        while (rc == 0 && pos < s->size) {
+            if ((rc = segment_read_header(s, pos, &h)) != 0) break;
+            uint32_t total = rb_total_bytes(&h);
+            if ((rc = segment_read_batch(s, pos, total, &buf, &cap)) != 0) break;
+            if (rb_last_offset(&h) >= from_offset) rc = fn(ctx, buf, total);
+            pos += total;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- time ---- */
+
+int plog_offset_for_time(struct plog *log, int64_t ts, int64_t *offset, int64_t *timestamp) {
+    *offset = -1;
+    *timestamp = -1;
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        const struct segment *s = log->segs[i];
+        /* Segments are in offset order, not time order: the first one
+         * whose max reaches ts holds the answer, if any does. */
+        if (s->next_offset <= log->start_offset || s->max_ts < ts) continue;
+        int rc = segment_find_time(s, ts, log->start_offset, offset, timestamp);
+        if (rc <= 0) return rc;
+    }
+    return 0;
+}
+
+void plog_max_timestamp(const struct plog *log, int64_t *timestamp, int64_t *offset) {
+    *timestamp = log->max_ts;
+    *offset = log->max_ts_offset;
+}
+
+int log_recompute_max_ts(struct plog *log) {
+    log->max_ts = -1;
+    log->max_ts_offset = -1;
+    const struct segment *best = NULL;
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        const struct segment *s = log->segs[i];
+        if (s->next_offset > log->start_offset && s->max_ts > log->max_ts) {
+            log->max_ts = s->max_ts;
+            best = s;
+        }
+    }
+    if (!best) return 0;
+    int64_t ts;
+    int rc = segment_find_time(best, log->max_ts, log->start_offset, &log->max_ts_offset, &ts);
+    /* The record holding the max may lie below the start offset in a
+     * partly deleted segment; the start is then the best answer we have
+     * without scanning everything. */
+    if (rc != 0) log->max_ts_offset = best->base_offset > log->start_offset ? best->base_offset : log->start_offset;
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- retention ---- */
+
+static void delete_oldest(struct plog *log, const char *reason) {
+    struct segment *s = log->segs[0];
+    log_info("storage", "deleting segment dir=%s base_offset=%lld next_offset=%lld bytes=%llu reason=%s",
+             log->dir, (long long)s->base_offset, (long long)s->next_offset, (unsigned long long)s->size, reason);
+    segment_unlink(log->dirfd, s);
+    memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
+    log->nsegs--;
+}
+
+static void after_deletion(struct plog *log) {
+    if (log->start_offset < log->segs[0]->base_offset) log->start_offset = log->segs[0]->base_offset;
+    if (log->max_ts_offset < log->start_offset) log_recompute_max_ts(log);
+}
+
+int plog_enforce_retention(struct plog *log, int64_t now_ms) {
+    int deleted = 0;
+    uint64_t total = plog_size_bytes(log);
+    while (log->nsegs > 1) {
+        const struct segment *s = log->segs[0];
+        const char *reason = NULL;
+        if (s->next_offset <= log->start_offset) {
+            reason = "below_log_start";
+        } else if (log->cfg.retention_ms >= 0 && now_ms - segment_largest_timestamp(s) > log->cfg.retention_ms) {
+            reason = "retention_ms";
+        } else if (log->cfg.retention_bytes >= 0 && total - s->size >= (uint64_t)log->cfg.retention_bytes) {
+            reason = "retention_bytes";
+        }
+        if (!reason) break;
+        total -= s->size;
+        delete_oldest(log, reason);
+        deleted++;
+    }
+    if (deleted > 0) after_deletion(log);
+    return deleted;
+}
+
+int plog_advance_start(struct plog *log, int64_t offset) {
+    if (offset > plog_end_offset(log)) return -ERANGE;
+    if (offset <= log->start_offset) return 0;
+    int rc = log_write_start_offset(log, offset);
+    if (rc != 0) return rc;
+    log->start_offset = offset;
+    while (log->nsegs > 1 && log->segs[0]->next_offset <= offset) delete_oldest(log, "delete_records");
+    after_deletion(log);
+    return 0;
+}

@@ -1,0 +1,305 @@
+/*
+ * Opening, recovering and closing a partition log.
+ *
+ * Partition directory contents:
+ *   <base>.log, <base>.index, <base>.timeindex   segments (segment.c, index.c)
+ *   log-start-offset    the DeleteRecords start offset, ASCII:
+ *                         line 1: format version, "0"
+ *                         line 2: the offset in decimal
+ *                       replaced atomically (write .tmp, fsync, rename, fsync dir);
+ *                       absent until the first DeleteRecords.
+ *   clean-shutdown      empty; written by plog_close after everything is
+ *                       synced, removed (durably) by plog_open before any
+ *                       append, so its presence proves the files are
+ *                       exactly as the last close left them.
+ *   *.tmp *.deleted *.cleaned *.swap   leftovers of interrupted work; removed at open.
+ *
+ * Recovery rules (see docs/STORAGE.md):
+ *   - after a clean shutdown every segment gets SEGMENT_CHECK_TAIL;
+ *   - otherwise the last segment gets SEGMENT_CHECK_FULL (rolls sync the
+ *     segment they seal, so only the active one can be torn) and the
+ *     others SEGMENT_CHECK_DEEP;
+ *   - a segment left with no batch is deleted unless it is the only one;
+ *   - index files without a .log are removed;
+ *   - segments must not overlap in offsets, else the open fails (-EUCLEAN).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "storage/fileio.h"
+#include "storage/log_internal.h"
+#include "storage/storage_limits.h"
+
+#define LOG_CLEAN_MARKER "clean-shutdown"
+#define LOG_START_OFFSET_FILE "log-start-offset"
+#define LOG_START_OFFSET_VERSION 0
+/* "0\n" + 19 digits + "\n" with room to spare; anything longer is damage. */
+#define LOG_START_OFFSET_FILE_BYTES_MAX 64
+#define LOG_DIR_MODE 0755
+
+static const char *const stray_suffixes[] = {".tmp", ".deleted", ".cleaned", ".swap"};
+
+static bool has_suffix(const char *name, const char *suffix) {
+    size_t n = strlen(name), m = strlen(suffix);
+    return n >= m && strcmp(name + n - m, suffix) == 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+struct listing {
+    int64_t *logs;
+    uint32_t nlogs;
+    int64_t *indexes; /* bases of .index/.timeindex files, possibly repeated */
+    uint32_t nindexes;
+};
+
+static int push_base(int64_t **arr, uint32_t *n, int64_t base) {
+    if (*n >= STORAGE_SEGMENTS_PER_LOG_MAX * 2) return -EMFILE;
+    if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0)) { /* capacity 8, then doubling */
+        int64_t *na = realloc(*arr, (*n ? *n * 2 : 8) * sizeof(**arr));
+        if (!na) return -ENOMEM;
+        *arr = na;
+    }
+    (*arr)[(*n)++] = base;
+    return 0;
+}
+
+/* Collects segment bases and removes leftovers of interrupted work. */
+static int list_dir(struct plog *log, struct listing *ls, struct log_recovery_report *rep) {
+    int fd = fcntl(log->dirfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        int64_t base;
+        bool stray = false;
+        for (size_t i = 0; i < sizeof(stray_suffixes) / sizeof(stray_suffixes[0]); i++)
+            stray = stray || has_suffix(e->d_name, stray_suffixes[i]);
+        if (stray) {
+            log_warn("storage", "removing stray file dir=%s file=%s", log->dir, e->d_name);
+            if (unlinkat(log->dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
+        } else if (fio_parse_segment_name(e->d_name, ".log", &base) == 0) {
+            rc = push_base(&ls->logs, &ls->nlogs, base);
+        } else if (fio_parse_segment_name(e->d_name, ".index", &base) == 0 ||
+                   fio_parse_segment_name(e->d_name, ".timeindex", &base) == 0) {
+            rc = push_base(&ls->indexes, &ls->nindexes, base);
+        }
+    }
+    closedir(d);
+    if (rc == -EMFILE) log_error("storage", "too many segment files dir=%s", log->dir);
+    if (rc != 0) return rc;
+    if (ls->nlogs > STORAGE_SEGMENTS_PER_LOG_MAX) {
+        log_error("storage", "too many segments dir=%s segments=%u max=%d", log->dir, ls->nlogs,
+                  STORAGE_SEGMENTS_PER_LOG_MAX);
+        return -EMFILE;
+    }
+    if (ls->nlogs > 0) qsort(ls->logs, ls->nlogs, sizeof(*ls->logs), cmp_i64);
+    return 0;
+}
+
+static void remove_orphan_indexes(struct plog *log, const struct listing *ls, struct log_recovery_report *rep) {
+    for (uint32_t i = 0; i < ls->nindexes; i++) {
+        int64_t base = ls->indexes[i];
+        if (ls->nlogs > 0 && bsearch(&base, ls->logs, ls->nlogs, sizeof(*ls->logs), cmp_i64)) continue;
+        static const char *const suffixes[] = {".index", ".timeindex"};
+        for (size_t k = 0; k < 2; k++) {
+            char name[FIO_SEGMENT_NAME_BYTES];
+            fio_segment_name(name, base, suffixes[k]);
+            if (unlinkat(log->dirfd, name, 0) == 0) {
+                log_warn("storage", "removed index without log dir=%s file=%s", log->dir, name);
+                rep->stray_files_removed++;
+            }
+        }
+    }
+}
+
+/* -ENOENT when absent, -EUCLEAN when unreadable as the documented format. */
+static int read_start_offset(struct plog *log, int64_t *out) {
+    char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
+    size_t len;
+    int rc = fio_read_small(log->dirfd, LOG_START_OFFSET_FILE, buf, sizeof(buf), &len);
+    if (rc == -EFBIG) rc = -EUCLEAN;
+    if (rc != 0) return rc;
+    char *p = buf, *endp;
+    errno = 0;
+    long long version = strtoll(p, &endp, 10);
+    if (errno || endp == p || *endp != '\n' || version != LOG_START_OFFSET_VERSION) return -EUCLEAN;
+    p = endp + 1;
+    long long v = strtoll(p, &endp, 10);
+    if (errno || endp == p || *endp != '\n' || endp[1] != '\0' || v < 0) return -EUCLEAN;
+    *out = v;
+    return 0;
+}
+
+int log_write_start_offset(struct plog *log, int64_t offset) {
+    char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
+    int n = snprintf(buf, sizeof(buf), "%d\n%" PRId64 "\n", LOG_START_OFFSET_VERSION, offset);
+    int rc = fio_write_atomic(log->dirfd, LOG_START_OFFSET_FILE, buf, (size_t)n);
+    if (rc != 0) log_error("storage", "cannot persist log start offset dir=%s offset=%lld errno=%d", log->dir,
+                           (long long)offset, -rc);
+    return rc;
+}
+
+static int open_segments(struct plog *log, const struct listing *ls, bool clean,
+                         struct log_recovery_report *rep) {
+    struct segment_recovery rec = {0};
+    int rc = 0;
+    for (uint32_t i = 0; i < ls->nlogs && rc == 0; i++) {
+        enum segment_check check = clean ? SEGMENT_CHECK_TAIL
+                                 : i + 1 == ls->nlogs ? SEGMENT_CHECK_FULL : SEGMENT_CHECK_DEEP;
+        struct segment *s;
+        if ((rc = log_reserve_segment(log)) != 0) break;
+        rc = segment_open(log->dirfd, ls->logs[i], check, log->cfg.index_interval_bytes, log->dir, &rec, &s);
+        if (rc == 0) log->segs[log->nsegs++] = s;
+    }
+    rep->truncated_bytes += rec.truncated_bytes;
+    rep->indexes_rebuilt += rec.indexes_rebuilt;
+    if (rc != 0) return rc;
+
+    /* A segment with no batch left carries nothing but its name: a crash
+     * during a roll, or recovery cut everything. Only the sole segment is
+     * kept, since its name still records where the offsets continue. */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        struct segment *s = log->segs[i];
+        bool last_standing = kept == 0 && i + 1 == log->nsegs;
+        if (s->size == 0 && !last_standing) {
+            log_warn("storage", "removing empty segment dir=%s base_offset=%lld", log->dir, (long long)s->base_offset);
+            segment_unlink(log->dirfd, s);
+            rep->stray_files_removed++;
+            continue;
+        }
+        log->segs[kept++] = s;
+    }
+    log->nsegs = kept;
+    for (uint32_t i = 1; i < log->nsegs; i++) {
+        if (log->segs[i]->base_offset < log->segs[i - 1]->next_offset) {
+            log_error("storage", "segments overlap dir=%s base_offset=%lld previous_next_offset=%lld", log->dir,
+                      (long long)log->segs[i]->base_offset, (long long)log->segs[i - 1]->next_offset);
+            return -EUCLEAN;
+        }
+    }
+    return 0;
+}
+
+static void free_log(struct plog *log) {
+    for (uint32_t i = 0; i < log->nsegs; i++) segment_close(log->segs[i]);
+    free(log->segs);
+    if (log->dirfd >= 0) close(log->dirfd);
+    free(log->dir);
+    free(log);
+}
+
+int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
+              struct log_recovery_report *report) {
+    struct log_recovery_report local;
+    struct log_recovery_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof(*rep));
+    if (mkdir(dir, LOG_DIR_MODE) != 0 && errno != EEXIST) return -errno;
+    struct plog *log = calloc(1, sizeof(*log));
+    if (!log) return -ENOMEM;
+    log->dirfd = -1;
+    log->max_ts = log->max_ts_offset = log->first_unflushed_ms = -1;
+    log_config_apply(log, cfg);
+    struct listing ls = {0};
+    int rc = -ENOMEM;
+    if (!(log->dir = strdup(dir))) goto out;
+    if ((log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    bool clean = faccessat(log->dirfd, LOG_CLEAN_MARKER, F_OK, 0) == 0;
+    if ((rc = list_dir(log, &ls, rep)) != 0) goto out;
+    rep->segments = ls.nlogs;
+    remove_orphan_indexes(log, &ls, rep);
+    if ((rc = open_segments(log, &ls, clean, rep)) != 0) goto out;
+
+    int64_t start = 0;
+    int src = read_start_offset(log, &start);
+    if (src == -EUCLEAN) log_warn("storage", "ignoring unreadable %s dir=%s", LOG_START_OFFSET_FILE, dir);
+    if (src != 0) start = 0;
+    if (log->nsegs == 0) {
+        struct segment *s;
+        if ((rc = log_reserve_segment(log)) != 0 || (rc = segment_create(log->dirfd, start, &s)) != 0) goto out;
+        log->segs[log->nsegs++] = s;
+    }
+    /* The start never lies below the first segment nor past the end (a
+     * crash may have cut the tail it pointed into). */
+    if (start < log->segs[0]->base_offset) start = log->segs[0]->base_offset;
+    if (start > plog_end_offset(log)) start = plog_end_offset(log);
+    log->start_offset = start;
+    if ((rc = log_recompute_max_ts(log)) != 0) goto out;
+
+    /* The marker must be gone for good before the first append, or a
+     * crash after it would be taken for a clean shutdown. */
+    if (unlinkat(log->dirfd, LOG_CLEAN_MARKER, 0) != 0 && errno != ENOENT) {
+        rc = -errno;
+        goto out;
+    }
+    if ((rc = fio_fsync(log->dirfd)) != 0) goto out;
+    if (rep->truncated_bytes > 0 || rep->stray_files_removed > 0)
+        log_warn("storage", "log recovered dir=%s clean=%d segments=%u truncated_bytes=%llu indexes_rebuilt=%u "
+                 "stray_files_removed=%u", dir, clean, rep->segments, (unsigned long long)rep->truncated_bytes,
+                 rep->indexes_rebuilt, rep->stray_files_removed);
+    *out = log;
+    log = NULL;
+    rc = 0;
+out:
+    free(ls.logs);
+    free(ls.indexes);
+    if (log) free_log(log);
+    return rc;
+}
+
+void plog_close(struct plog *log) {
+    if (!log) return;
+    int rc = log->failed;
+    if (rc == 0) rc = segment_seal(log_active(log));
+    if (rc == 0) rc = fio_write_atomic(log->dirfd, LOG_CLEAN_MARKER, "", 0);
+    if (rc != 0)
+        log_warn("storage", "log closed without clean-shutdown marker dir=%s errno=%d", log->dir, -rc);
+    free_log(log);
+}
+
+int plog_remove(struct plog *log) {
+    if (!log) return 0;
+    char *dir = log->dir;
+    log->dir = NULL;
+    int dirfd = log->dirfd;
+    log->dirfd = -1;
+    free_log(log);
+    int rc = 0;
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        rc = -errno;
+        if (fd >= 0) close(fd);
+    } else {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            if (unlinkat(dirfd, e->d_name, 0) != 0 && rc == 0) rc = -errno;
+        }
+        closedir(d);
+    }
+    close(dirfd);
+    if (rc == 0 && rmdir(dir) != 0) rc = -errno;
+    free(dir);
+    return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * One segment: a <base>.log file of record batches plus its two sparse
+ * indexes (format at the top of segment.c and index.c). The segment knows
+ * its valid end (`size`): appends go there and reads never pass it, so a
+ * reader never sees a half-written append.
+ */
+#ifndef GREGOR_STORAGE_SEGMENT_H
+#define GREGOR_STORAGE_SEGMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/record_batch.h"
+#include "storage/index.h"
+
+struct segment {
+    int64_t base_offset;         /* from the file name; first batch's base offset >= this */
+    int64_t next_offset;         /* one past the last offset held; base_offset when empty */
+    uint64_t size;               /* bytes of complete batches */
+    int log_fd;                  /* use segment_fd(): a descriptor cache may replace this */
+    struct offset_index oidx;
+    struct time_index tidx;
+    uint64_t bytes_since_index;  /* log bytes since the last offset index entry */
+    int64_t max_ts;              /* largest batch maxTimestamp, -1 if none */
+    int64_t max_ts_batch_offset; /* base offset of the batch that first reached max_ts */
+    int64_t roll_base_ms;        /* segment.ms counts from here; -1 until the first append */
+};
+
+/* How much an existing segment is checked at open. */
+enum segment_check {
+    SEGMENT_CHECK_TAIL, /* after a clean shutdown: cheap index checks, header walk from the last index entry */
+    SEGMENT_CHECK_DEEP, /* sealed segment after a crash: every index entry, CRC of the walked tail */
+    SEGMENT_CHECK_FULL, /* every batch, CRC included; indexes rebuilt */
+};
+
+struct segment_recovery {
+    uint64_t truncated_bytes;
+    uint32_t indexes_rebuilt;
+};
+
+/* The descriptor of the .log file. Everything goes through here so that a
+ * bounded descriptor cache (open on demand, close the least recently used)
+ * can be added without touching callers. */
+static inline int segment_fd(const struct segment *s) { return s->log_fd; }
+
+/* Creates empty files for a new segment. */
+int segment_create(int dirfd, int64_t base_offset, struct segment **out);
+/* Opens and recovers an existing segment; a check failing at a lower
+ * level escalates to SEGMENT_CHECK_FULL, which truncates a torn or
+ * corrupt tail and rebuilds the indexes. */
+int segment_open(int dirfd, int64_t base_offset, enum segment_check check, uint32_t index_interval_bytes,
+                 const char *dir_for_logs, struct segment_recovery *rec, struct segment **out);
+void segment_close(struct segment *s);
+/* Removes the files (the .log first, so a crash cannot bring the segment
+ * back), then closes. */
+void segment_unlink(int dirfd, struct segment *s);
+
+/* Appends len bytes of complete batches (offsets already assigned) with
+ * one write, adds index entries, and fdatasyncs when sync is set. On any
+ * failure the files are cut back to their previous state and -errno is
+ * returned. */
+int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_t index_interval_bytes,
+                   bool sync);
+/* Adds the final time index entry, trims the file to its valid size and
+ * fdatasyncs the log and both indexes. */
+int segment_seal(struct segment *s);
+int segment_sync(struct segment *s);
+
+/* Reads the batch header at pos, checking it lies within the segment. */
+int segment_read_header(const struct segment *s, uint64_t pos, struct rb_header *h);
+/* The first batch whose last offset >= offset: 0 with *pos and *h,
+ * 1 if the segment holds none, -errno. */
+int segment_locate(const struct segment *s, int64_t offset, uint64_t *pos, struct rb_header *h);
+/* Position of the first batch at or after `from` whose base offset >=
+ * offset, or the segment size. */
+int segment_position_of(const struct segment *s, int64_t offset, uint64_t from, uint64_t *pos);
+/* The first record with timestamp >= ts and offset >= min_offset (exact
+ * for uncompressed batches; a compressed batch answers with its first
+ * eligible offset and its maxTimestamp). 0 found, 1 none, -errno. */
+int segment_find_time(const struct segment *s, int64_t ts, int64_t min_offset, int64_t *offset,
+                      int64_t *timestamp);
+/* Reads the whole batch at pos (total bytes) into *buf, growing it up to
+ * STORAGE_BATCH_BYTES_MAX. */
+int segment_read_batch(const struct segment *s, uint64_t pos, uint32_t total, uint8_t **buf, uint32_t *cap);
+/* The segment's largest timestamp for retention: max_ts, or the file's
+ * modification time when no batch carried a timestamp. */
+int64_t segment_largest_timestamp(const struct segment *s);
+
+#endif
