@@ -12,11 +12,16 @@
 #include "core/config.h"
 #include "core/log.h"
 
-static struct broker *running;
+static struct broker *volatile running;
+/* A signal can arrive while the broker is still starting (listening,
+ * replaying the metadata log): remember it and stop as soon as it runs. */
+static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) {
     (void)sig;
-    if (running) broker_stop(running);
+    stop_requested = 1;
+    struct broker *b = running;
+    if (b) broker_stop(b);
 }
 
 static void usage(FILE *out) {
@@ -81,14 +86,15 @@ static int run_broker(int argc, char **argv) {
     log_set_level(parse_level(cfg.log_level));
     config_log(&cfg);
     signal(SIGPIPE, SIG_IGN);
-    struct broker *b = broker_create(&cfg);
-    if (!b) return 1;
-    running = b;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct broker *b = broker_create(&cfg);
+    if (!b) return stop_requested ? 0 : 1;
+    running = b;
+    if (stop_requested) broker_stop(b);
     int rc = broker_run(b);
     running = NULL;
     broker_destroy(b);

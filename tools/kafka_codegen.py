@@ -715,7 +715,7 @@ def read_value(msg, f, target, r, elem=False):
     return ["%s = %s(%s, %s, %s);" % (target, fn, r, compact, nullable)]
 
 
-def read_field(msg, f, r, memo):
+def read_field(msg, f, r, memo, tagged=False):
     ctx = msg.ctx
     x = "m->" + f.cname
     compact = cexpr(msg.compact_cond(f))
@@ -735,10 +735,11 @@ def read_field(msg, f, r, memo):
                  "if (rd_%s(%s, %s, v, a)) return -1;" % (f.struct.cname, x, r)]
         if nullable is False:
             return alloc
-        return (["if (%s && kr_i8(%s) < 0) {" % (cexpr(nullable), r) if nullable is not True else
-                 "if (kr_i8(%s) < 0) {" % r,
-                 "    %s = NULL;" % x,
-                 "} else {"] + ["    " + s for s in alloc] + ["}"])
+        # A nullable struct starts with a marker: an int8 (-1 null, 1
+        # present), or inside a tagged field an unsigned varint (0 null).
+        is_null = "kr_uvarint(%s) == 0" % r if tagged else "kr_i8(%s) < 0" % r
+        test = is_null if nullable is True else "(%s) && %s" % (nullable, is_null)
+        return ["if (%s) {" % test, "    %s = NULL;" % x, "} else {"] + indent(alloc) + ["}"]
     return read_value(msg, f, x, r)
 
 
@@ -757,7 +758,7 @@ def write_value(msg, f, val, elem=False):
     return ["%s(ob, %s, %s, %s);" % (fn, val, compact, nullable)]
 
 
-def write_field(msg, f):
+def write_field(msg, f, tagged=False):
     ctx = msg.ctx
     x = "m->" + f.cname
     compact = cexpr(msg.compact_cond(f))
@@ -770,6 +771,7 @@ def write_field(msg, f):
         return lines
     if f.struct:
         cn = f.struct.cname
+        # A non-nullable struct left NULL is written as its defaults.
         present = ["if (%s) {" % x,
                    "    wr_%s(%s, ob, v);" % (cn, x),
                    "} else {",
@@ -779,11 +781,15 @@ def write_field(msg, f):
                    "}"]
         if nullable is False:
             return present
-        return (["if (%s && !%s) {" % (cexpr(nullable), x) if nullable is not True else "if (!%s) {" % x,
-                 "    kw_i8(ob, -1);",
-                 "} else {"] +
-                (["    if (%s) kw_i8(ob, 1);" % cexpr(nullable)] if nullable is not True else ["    kw_i8(ob, 1);"]) +
-                ["    " + s for s in present] + ["}"])
+        if tagged:
+            marked = ["if (!%s) {" % x, "    kw_uvarint(ob, 0);", "} else {",
+                      "    kw_uvarint(ob, 1);", "    wr_%s(%s, ob, v);" % (cn, x), "}"]
+        else:
+            marked = ["if (!%s) {" % x, "    kw_i8(ob, -1);", "} else {",
+                      "    kw_i8(ob, 1);", "    wr_%s(%s, ob, v);" % (cn, x), "}"]
+        if nullable is True:
+            return marked
+        return ["if (%s) {" % nullable] + indent(marked) + ["} else {"] + indent(present) + ["}"]
     return write_value(msg, f, x)
 
 
@@ -845,7 +851,7 @@ def gen_struct_rw(msg, sd, memo, isdef_needed):
             for f in tagged:
                 body.append("    case %d:" % f.tag)
                 tc = ctx.cond(f.tagged)
-                inner = read_field(msg, f, "&tb", memo)
+                inner = read_field(msg, f, "&tb", memo, tagged=True)
                 inner.append("if (tb.err || tb.p != tb.end) return kr_fail(r);")
                 body += indent(guarded(tc, inner), 2)
                 body.append("        break;")
@@ -873,7 +879,7 @@ def gen_struct_rw(msg, sd, memo, isdef_needed):
                 c = cand(ctx.cond(f.tagged), differs_from_default(f))
                 if c is False:
                     continue
-                inner = ["size_t at = kw_tag_begin(ob, %d);" % f.tag] + write_field(msg, f) + \
+                inner = ["size_t at = kw_tag_begin(ob, %d);" % f.tag] + write_field(msg, f, tagged=True) + \
                         ["kw_tag_end(ob, at);"]
                 body += ["if (%s) {" % cexpr(c)] + indent(inner) + ["}"]
         out += indent(guarded(flex, body))
@@ -1219,7 +1225,7 @@ def gen_samples(msgs):
         files["kafka_samples_%d.c" % (gi + 1)] = "\n".join(out) + "\n"
     top = list(preamble)
     for name in sorted(files, key=lambda n: int(re.findall(r"\d+", n)[0])):
-        top.append("#include \"gen/%s\"" % name)
+        top.append("#include \"%s\"" % name)
     top += ["", "static const struct ksample_entry ksample_table[] = {"]
     for msg in msgs:
         cn = msg.cname

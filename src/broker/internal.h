@@ -20,6 +20,9 @@
  * gracefully, so this only trades memory against chain length. */
 #define TOPIC_BUCKETS 4096
 
+/* The metadata log lives in <data>/__cluster_metadata-0, like KRaft's. */
+#define METADATA_TOPIC_NAME "__cluster_metadata"
+
 /* Long-polling fetches parked at once; past it a fetch is answered at
  * once with what it has (as if max_wait_ms were 0). */
 #define FETCH_WAITERS_MAX 65536

@@ -250,7 +250,7 @@ int mlog_open(struct broker *b) {
     b->mlog = calloc(1, sizeof(*b->mlog));
     if (!b->mlog) return -1;
     char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof(dir), "%s/__cluster_metadata-0", b->data_dir);
+    int n = snprintf(dir, sizeof(dir), "%s/" METADATA_TOPIC_NAME "-0", b->data_dir);
     if (n < 0 || (size_t)n >= sizeof(dir)) return -1;
     struct log_config cfg = b->cfg.log;
     cfg.segment_bytes = METADATA_SEGMENT_BYTES;

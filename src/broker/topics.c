@@ -235,7 +235,7 @@ static void remove_orphan_dirs(struct broker *b) {
     while ((e = readdir(d))) {
         const char *dash = strrchr(e->d_name, '-');
         if (!dash || dash == e->d_name || e->d_name[0] == '.') continue;
-        if (strcmp(e->d_name, "__cluster_metadata-0") == 0) continue;
+        if (strcmp(e->d_name, METADATA_TOPIC_NAME "-0") == 0) continue;
         char *end;
         long idx = strtol(dash + 1, &end, 10);
         if (*end || end == dash + 1 || idx < 0) continue;
@@ -290,6 +290,10 @@ int16_t topic_create(struct broker *b, const struct topic_create_spec *spec, boo
     const char *why = topic_name_invalid(name);
     if (why) {
         *msg = why;
+        return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (strcmp(spec->name, METADATA_TOPIC_NAME) == 0) {
+        *msg = "The metadata log's name is reserved";
         return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
     }
     if (topic_find(b, name)) {

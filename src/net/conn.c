@@ -153,10 +153,12 @@ static void conn_abort_pending(struct net_conn *conn, struct net_loop *loop) {
 void net_conn_close(struct net_conn *conn, enum log_level level, const char *reason) {
     if (conn->fd < 0) return;
     struct net_loop *loop = conn->loop;
-    if (log_get_level() <= level)
-        log_write(level, "net", "connection closed peer=%s reason=\"%s\" pending=%u", conn->peer, reason,
-                  conn->queue_len);
-    close(conn->fd);  /* also drops it from the epoll set */
+    log_write(level, "net", "connection closed peer=%s reason=\"%s\" pending=%u", conn->peer, reason,
+              conn->queue_len);
+    /* Explicitly: close() alone leaves the registration alive if a forked
+     * child still holds the socket, and its events would name freed memory. */
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+    close(conn->fd);
     conn->fd = -1;
     net_loop_conn_unlink(loop, conn);
     net_loop_todo_remove(loop, conn);

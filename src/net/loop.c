@@ -31,6 +31,8 @@
 
 #include "net/net_internal.h"
 
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "net_loop_stop needs a lock-free atomic to be signal-safe");
+
 uint64_t net_now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -319,7 +321,7 @@ static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
 int net_loop_run(struct net_loop *loop) {
     struct epoll_event events[NET_EPOLL_EVENTS_MAX];
     int rc = 0;
-    while (!loop->stop_requested) {
+    while (!atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
         int timeout = loop->todo_len ? 0 : net_timers_wait_ms(&loop->timers, net_now_us());
         int n = epoll_wait(loop->epfd, events, NET_EPOLL_EVENTS_MAX, timeout);
         if (n < 0) {
@@ -332,13 +334,13 @@ int net_loop_run(struct net_loop *loop) {
         net_timers_run(&loop->timers, net_now_us());
         todo_run(loop);
     }
-    loop->stop_requested = 0;
+    atomic_store_explicit(&loop->stop_requested, 0, memory_order_relaxed);
     return rc;
 }
 
 void net_loop_stop(struct net_loop *loop) {
     int saved = errno;  /* a signal handler must not disturb the code it interrupted */
-    loop->stop_requested = 1;
+    atomic_store_explicit(&loop->stop_requested, 1, memory_order_release);
     uint64_t one = 1;
     ssize_t ignored = write(loop->wake_fd, &one, sizeof(one));
     (void)ignored;

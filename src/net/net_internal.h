@@ -4,13 +4,14 @@
  * network unit test, which checks sizes and invariants.
  *
  * Threading: every field is owned by the loop thread, except stop_requested
- * (written from signal handlers / other threads) and wake_fd (written by
+ * (set from signal handlers / other threads) and wake_fd (written by
  * net_loop_wake/net_loop_stop from anywhere).
  */
 #ifndef GREGOR_NET_INTERNAL_H
 #define GREGOR_NET_INTERNAL_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +171,7 @@ struct net_loop {
     int listen_fd;
     int wake_fd;
     int port;
-    volatile sig_atomic_t stop_requested;
+    atomic_int stop_requested;    /* lock-free, so fine from both signal handlers and threads */
     bool listen_paused;
 
     uint32_t max_request_bytes;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,6 +91,28 @@ int fio_ftruncate(int fd, off_t len) {
         if (errno != EINTR) return -errno;
     }
     return 0;
+}
+
+int fio_fsync_parent(const char *path) {
+    char parent[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof(parent)) return -ENAMETOOLONG;
+    memcpy(parent, path, n + 1);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash) {
+        parent[0] = '.';
+        parent[1] = '\0';
+    } else if (slash == parent) {
+        parent[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fio_fsync(fd);
+    close(fd);
+    return rc;
 }
 
 int fio_write_atomic(int dirfd, const char *name, const void *data, size_t len) {

@@ -21,6 +21,8 @@ int fio_pwrite_full(int fd, const void *buf, size_t len, off_t pos);
 int fio_fdatasync(int fd);
 int fio_fsync(int fd);
 int fio_ftruncate(int fd, off_t len);
+/* fsyncs the directory holding path (after creating path in it). */
+int fio_fsync_parent(const char *path);
 /* Replaces dir/name with data: write name.tmp, fsync, rename, fsync dir. */
 int fio_write_atomic(int dirfd, const char *name, const void *data, size_t len);
 /* Reads a small file whole into buf (NUL-terminated); -ENOENT, -EFBIG if

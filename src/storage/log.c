@@ -136,7 +136,7 @@ int plog_append(struct plog *log, uint8_t *data, uint32_t len, uint32_t batch_co
     }
     if (n != batch_count || span > STORAGE_SEGMENT_OFFSET_SPAN_MAX) return -EINVAL;
     int64_t end = plog_end_offset(log);
-    if (end > INT64_MAX - span) return -EOVERFLOW;
+    if (end > STORAGE_OFFSET_MAX - span) return -EOVERFLOW;
 
     int rc;
     if (roll_due(log, len, span, now_ms) && (rc = log_roll(log, now_ms)) != 0) return rc;
@@ -155,10 +155,11 @@ int plog_append(struct plog *log, uint8_t *data, uint32_t len, uint32_t batch_co
     }
 
     bool sync = log->unflushed_msgs + records >= log->cfg.flush_interval_messages;
-    if ((rc = segment_append(active, data, len, log->cfg.index_interval_bytes, sync)) != 0) {
-        /* A failed fdatasync may have dropped earlier acknowledged pages
-         * too; nothing later can be trusted to be durable. */
-        if (sync && rc != -ENOSPC && rc != -EFBIG && rc != -EDQUOT) log_poison(log, rc, "append");
+    bool sync_failed;
+    if ((rc = segment_append(active, data, len, log->cfg.index_interval_bytes, sync, &sync_failed)) != 0) {
+        /* After a failed fdatasync the kernel may have dropped dirty pages
+         * of earlier appends too; nothing can be trusted to be durable. */
+        if (sync_failed) log_poison(log, rc, "fdatasync");
         log_warn("storage", "append failed dir=%s offset=%lld bytes=%u errno=%d", log->dir, (long long)end, len, -rc);
         return rc;
     }

@@ -82,7 +82,8 @@ int plog_read(struct plog *log, int64_t offset, int64_t max_offset, uint32_t max
 /* Calls fn for each batch whose last offset >= from_offset, in order, with
  * the batch bytes in memory; stops early when fn returns non-zero (and
  * returns that value). For recovery-time replays (producer state, the
- * metadata log), not the fetch path. */
+ * metadata log), not the fetch path. fn must not modify the log. A batch
+ * larger than STORAGE_BATCH_BYTES_MAX ends the scan with -EINVAL. */
 typedef int (*plog_batch_fn)(void *ctx, const uint8_t *batch, uint32_t len);
 int plog_scan(struct plog *log, int64_t from_offset, plog_batch_fn fn, void *ctx);
 

@@ -84,6 +84,8 @@ static int list_dir(struct plog *log, struct listing *ls, struct log_recovery_re
         close(fd);
         return -errno;
     }
+    /* The duplicate shares the directory's read position with dirfd. */
+    rewinddir(d);
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
@@ -95,6 +97,10 @@ static int list_dir(struct plog *log, struct listing *ls, struct log_recovery_re
             log_warn("storage", "removing stray file dir=%s file=%s", log->dir, e->d_name);
             if (unlinkat(log->dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
         } else if (fio_parse_segment_name(e->d_name, ".log", &base) == 0) {
+            if (base > STORAGE_OFFSET_MAX) {
+                log_warn("storage", "ignoring segment with impossible base offset dir=%s file=%s", log->dir, e->d_name);
+                continue;
+            }
             rc = push_base(&ls->logs, &ls->nlogs, base);
         } else if (fio_parse_segment_name(e->d_name, ".index", &base) == 0 ||
                    fio_parse_segment_name(e->d_name, ".timeindex", &base) == 0) {
@@ -211,7 +217,13 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     struct log_recovery_report local;
     struct log_recovery_report *rep = report ? report : &local;
     memset(rep, 0, sizeof(*rep));
-    if (mkdir(dir, LOG_DIR_MODE) != 0 && errno != EEXIST) return -errno;
+    bool created = mkdir(dir, LOG_DIR_MODE) == 0;
+    if (!created && errno != EEXIST) return -errno;
+    /* A new partition must survive a crash as much as its first append. */
+    if (created) {
+        int prc = fio_fsync_parent(dir);
+        if (prc != 0) return prc;
+    }
     struct plog *log = calloc(1, sizeof(*log));
     if (!log) return -ENOMEM;
     log->dirfd = -1;
@@ -291,6 +303,7 @@ int plog_remove(struct plog *log) {
         rc = -errno;
         if (fd >= 0) close(fd);
     } else {
+        rewinddir(d); /* list_dir left the shared read position at the end */
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;

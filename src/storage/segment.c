@@ -330,8 +330,9 @@ fail:
 /* ---- runtime ---- */
 
 int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_t index_interval_bytes,
-                   bool sync) {
+                   bool sync, bool *sync_failed) {
     const struct segment saved = *s;
+    *sync_failed = false;
     int rc = fio_pwrite_full(s->log_fd, data, len, (off_t)s->size);
     uint64_t pos = 0;
     int64_t next = s->next_offset;
@@ -342,7 +343,10 @@ int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_
         pos += rb_total_bytes(&h);
         next = rb_last_offset(&h) + 1;
     }
-    if (rc == 0 && sync) rc = fio_fdatasync(s->log_fd);
+    if (rc == 0 && sync) {
+        rc = fio_fdatasync(s->log_fd);
+        *sync_failed = rc != 0;
+    }
     if (rc != 0) {
         /* Never leave a partial batch behind: cut the log and the indexes
          * back to where this append started. */

@@ -58,9 +58,9 @@ void segment_unlink(int dirfd, struct segment *s);
 /* Appends len bytes of complete batches (offsets already assigned) with
  * one write, adds index entries, and fdatasyncs when sync is set. On any
  * failure the files are cut back to their previous state and -errno is
- * returned. */
+ * returned; *sync_failed tells whether the fdatasync was what failed. */
 int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_t index_interval_bytes,
-                   bool sync);
+                   bool sync, bool *sync_failed);
 /* Adds the final time index entry, trims the file to its valid size and
  * fdatasyncs the log and both indexes. */
 int segment_seal(struct segment *s);

@@ -28,6 +28,10 @@ _Static_assert(STORAGE_SEGMENT_BYTES_MAX + STORAGE_BATCH_BYTES_MAX <= UINT32_MAX
  * rolls at the same bound. */
 #define STORAGE_SEGMENT_OFFSET_SPAN_MAX ((int64_t)INT32_MAX)
 
+/* The largest offset a log hands out, so that any segment base plus a
+ * relative offset stays representable. Reaching it takes 2^63 records. */
+#define STORAGE_OFFSET_MAX (INT64_MAX - STORAGE_SEGMENT_OFFSET_SPAN_MAX - 1)
+
 /* Kafka's segment.index.bytes default: an index holds at most this much,
  * and a segment rolls when either of its indexes is full. */
 #define STORAGE_INDEX_BYTES_MAX (10 * 1024 * 1024)

@@ -64,6 +64,14 @@ static void test_round_trips(void) {
     static const int levels[] = {-5, 0, 1, 3, 9, 12, 17, 22, 99};
     for (int codec = COMPRESSION_GZIP; codec <= COMPRESSION_CODEC_MAX; codec++)
         for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) CHECK(round_trip(codec, in, 200000, levels[i]));
+    /* Incompressible bytes are the worst case for the bounds. */
+    uint8_t *noise = malloc(300000);
+    for (size_t i = 0; i < 300000; i++) noise[i] = (uint8_t)rnd();
+    for (int codec = COMPRESSION_NONE; codec <= COMPRESSION_CODEC_MAX; codec++) {
+        CHECK(round_trip(codec, noise, 300000, 0));
+        CHECK(round_trip(codec, noise, 300000, COMPRESSION_LEVEL_DEFAULT));
+    }
+    free(noise);
     /* Too little room to compress is its own error. */
     uint8_t small[8];
     size_t len;
@@ -148,7 +156,10 @@ static void test_snappy_framings(void) {
     size_t len = xerial_frame(in, 5, 5, buf);
     memset(buf + len, 0, 4);
     len += 4;
-    len += xerial_frame(in + 5, 5, 5, buf + len) - 16;
+    uint8_t second[64];
+    size_t slen = xerial_frame(in + 5, 5, 5, second) - 16;
+    memcpy(buf + len, second + 16, slen);
+    len += slen;
     CHECK(decodes_to(COMPRESSION_SNAPPY, buf, len, in, 10));
     /* header only: empty */
     CHECK(decodes_to(COMPRESSION_SNAPPY, buf, xerial_frame(in, 0, 1, buf), "", 0));

@@ -189,13 +189,7 @@ static void wr_kafka_consumer_group_heartbeat_response(const struct kafka_consum
         kw_i8(ob, -1);
     } else {
         kw_i8(ob, 1);
-        if (m->assignment) {
-            wr_kafka_consumer_group_heartbeat_response_assignment(m->assignment, ob, v);
-        } else {
-            struct kafka_consumer_group_heartbeat_response_assignment d;
-            kafka_consumer_group_heartbeat_response_assignment_init(&d);
-            wr_kafka_consumer_group_heartbeat_response_assignment(&d, ob, v);
-        }
+        wr_kafka_consumer_group_heartbeat_response_assignment(m->assignment, ob, v);
     }
     kw_uvarint(ob, 0);
 }

@@ -76,13 +76,7 @@ static void wr_kafka_describe_topic_partitions_request(const struct kafka_descri
         kw_i8(ob, -1);
     } else {
         kw_i8(ob, 1);
-        if (m->cursor) {
-            wr_kafka_describe_topic_partitions_request_cursor(m->cursor, ob, v);
-        } else {
-            struct kafka_describe_topic_partitions_request_cursor d;
-            kafka_describe_topic_partitions_request_cursor_init(&d);
-            wr_kafka_describe_topic_partitions_request_cursor(&d, ob, v);
-        }
+        wr_kafka_describe_topic_partitions_request_cursor(m->cursor, ob, v);
     }
     kw_uvarint(ob, 0);
 }
@@ -261,13 +255,7 @@ static void wr_kafka_describe_topic_partitions_response(const struct kafka_descr
         kw_i8(ob, -1);
     } else {
         kw_i8(ob, 1);
-        if (m->next_cursor) {
-            wr_kafka_describe_topic_partitions_response_cursor(m->next_cursor, ob, v);
-        } else {
-            struct kafka_describe_topic_partitions_response_cursor d;
-            kafka_describe_topic_partitions_response_cursor_init(&d);
-            wr_kafka_describe_topic_partitions_response_cursor(&d, ob, v);
-        }
+        wr_kafka_describe_topic_partitions_response_cursor(m->next_cursor, ob, v);
     }
     kw_uvarint(ob, 0);
 }

@@ -82,7 +82,7 @@ static int rd_kafka_consumer_group_member_metadata_value(struct kafka_consumer_g
         if (!kr_tag_next(r, &tag, &tb)) break;
         switch (tag) {
         case 0:
-            if (kr_i8(&tb) < 0) {
+            if (kr_uvarint(&tb) == 0) {
                 m->classic_member_metadata = NULL;
             } else {
                 m->classic_member_metadata = arena_alloc(a, sizeof(*m->classic_member_metadata));
@@ -114,16 +114,10 @@ static void wr_kafka_consumer_group_member_metadata_value(const struct kafka_con
     if (m->classic_member_metadata != NULL) {
         size_t at = kw_tag_begin(ob, 0);
         if (!m->classic_member_metadata) {
-            kw_i8(ob, -1);
+            kw_uvarint(ob, 0);
         } else {
-            kw_i8(ob, 1);
-            if (m->classic_member_metadata) {
-                wr_kafka_consumer_group_member_metadata_value_classic_member_metadata(m->classic_member_metadata, ob, v);
-            } else {
-                struct kafka_consumer_group_member_metadata_value_classic_member_metadata d;
-                kafka_consumer_group_member_metadata_value_classic_member_metadata_init(&d);
-                wr_kafka_consumer_group_member_metadata_value_classic_member_metadata(&d, ob, v);
-            }
+            kw_uvarint(ob, 1);
+            wr_kafka_consumer_group_member_metadata_value_classic_member_metadata(m->classic_member_metadata, ob, v);
         }
         kw_tag_end(ob, at);
     }

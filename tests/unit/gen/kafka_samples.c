@@ -71,17 +71,17 @@ struct ksample_entry {
     int (*decode)(void *m, struct kreader *r, int16_t v, struct arena *a);
 };
 
-#include "gen/kafka_samples_1.c"
-#include "gen/kafka_samples_2.c"
-#include "gen/kafka_samples_3.c"
-#include "gen/kafka_samples_4.c"
-#include "gen/kafka_samples_5.c"
-#include "gen/kafka_samples_6.c"
-#include "gen/kafka_samples_7.c"
-#include "gen/kafka_samples_8.c"
-#include "gen/kafka_samples_9.c"
-#include "gen/kafka_samples_10.c"
-#include "gen/kafka_samples_11.c"
+#include "kafka_samples_1.c"
+#include "kafka_samples_2.c"
+#include "kafka_samples_3.c"
+#include "kafka_samples_4.c"
+#include "kafka_samples_5.c"
+#include "kafka_samples_6.c"
+#include "kafka_samples_7.c"
+#include "kafka_samples_8.c"
+#include "kafka_samples_9.c"
+#include "kafka_samples_10.c"
+#include "kafka_samples_11.c"
 
 static const struct ksample_entry ksample_table[] = {
     {"AddOffsetsToTxnRequest", "request", 25, 0, 4, sizeof(struct kafka_add_offsets_to_txn_request), smpi_kafka_add_offsets_to_txn_request, smpf_kafka_add_offsets_to_txn_request, smpe_kafka_add_offsets_to_txn_request, smpd_kafka_add_offsets_to_txn_request},
