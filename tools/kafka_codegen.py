@@ -261,7 +261,7 @@ class Message:
         for name, sd in self.structs.items():
             if sd.fields is None:
                 raise GenError("%s: struct %s used but never defined" % (path, name))
-        self.order = self.ordered_structs()
+        self.order = self.all_structs()
 
     def declare_struct(self, name, fields_js, field_name):
         if fields_js is None:
@@ -296,9 +296,6 @@ class Message:
         visit(self.root, set())
         return out
 
-    def ordered_structs(self):
-        return self.all_structs()
-
     def reachable(self):
         """Structs reachable from the root, dependencies first."""
         out = []
@@ -324,7 +321,7 @@ class Message:
 
 def load_messages(ref_dir):
     msgs = []
-    for sub, prefix in (("message", "kafka_"), ("internal-records", "kafka_")):
+    for sub in ("message", "internal-records"):
         d = os.path.join(ref_dir, sub)
         for fn in sorted(os.listdir(d)):
             if not fn.endswith(".json"):
@@ -340,6 +337,7 @@ def load_messages(ref_dir):
     for sub, p, js in msgs:
         if sub == "message":
             m = Message(p, js, "kafka_")
+            m.internal = False
             out.append(m)
             taken.update(sd.cname for sd in m.all_structs())
     for sub, p, js in msgs:
@@ -349,9 +347,6 @@ def load_messages(ref_dir):
                 m = Message(p, js, "kafka_rec_")
             m.internal = True
             out.append(m)
-    for m in out:
-        if not hasattr(m, "internal"):
-            m.internal = False
     names = {}
     for m in out:
         for sd in m.all_structs():
@@ -603,7 +598,8 @@ def header_struct(msg, sd, out):
         if f.tag is not None:
             notes.append("tag %d" % f.tag)
         if f.default is not None:
-            notes.append("default %s" % f.default)
+            d = f.default
+            notes.append("default %s" % (json.dumps(d) if isinstance(d, str) and d.strip() == "" else d))
         if f.flex_override is not None:
             notes.append("flexible " + f.flex_override.spec)
         text = "%s. %s" % (", ".join(notes), comment_text(f.about)) if f.about else ", ".join(notes)
@@ -707,7 +703,7 @@ def read_value(msg, f, target, r, elem=False):
     compact = cexpr(msg.compact_cond(f))
     t = f.elem
     if f.struct:
-        return ["if (rd_%s(%s, %s, v, a)) return -1;" % (f.struct.cname, target if elem else target, r)]
+        return ["if (rd_%s(%s, %s, v, a)) return -1;" % (f.struct.cname, target, r)]
     if t in RW_SUFFIX:
         return ["%s = kr_%s(%s);" % (target, RW_SUFFIX[t], r)]
     nullable = "false" if elem else cexpr(ctx.cond(f.nullable))
@@ -807,11 +803,8 @@ def guarded(cond, lines):
     return ["if (%s) {" % cond] + indent(lines) + ["}"]
 
 
-def gen_struct_codec(msg, sd, memo, isdef_needed):
-    ctx = msg.ctx
+def gen_struct_init(sd):
     out = []
-    flex = msg.flex_cond()
-    # init
     out.append("void %s_init(struct %s *m) {" % (sd.cname, sd.cname))
     out.append("    memset(m, 0, sizeof(*m));")
     for f in sd.fields:
@@ -909,7 +902,7 @@ def gen_message_codec(msg):
     memo = {}
     out = ["/* ---------------------------------------------------------------- %s */" % msg.name, ""]
     for sd in msg.order:
-        out += gen_struct_codec(msg, sd, memo, None)
+        out += gen_struct_init(sd)
     isdef = isdef_closure(msg)
     reach = msg.reachable()
     for sd in reach:
@@ -1027,8 +1020,8 @@ def gen_errors(rows, source):
          "#include <stdbool.h>", "#include <stdint.h>", "", "enum kafka_error {"]
     for name, code, retriable, desc in sorted(rows, key=lambda r: r[1]):
         if desc:
-            h += wrap_comment(comment_text(desc) + (" (retriable)" if retriable else ""), "    ")
-        h.append("    KAFKA_ERR_%s = %d," % (name, code))
+            h += wrap_comment(comment_text(desc), "    ")
+        h.append("    KAFKA_ERR_%s = %d,%s" % (name, code, " /* retriable */" if retriable else ""))
     h += ["};", "",
           "/* The error's Kafka name (\"NOT_LEADER_OR_FOLLOWER\"), or \"UNKNOWN_ERROR_CODE\". */",
           "const char *kafka_error_name(int16_t code);",
@@ -1058,14 +1051,13 @@ def gen_errors(rows, source):
 
 # ------------------------------------------------------------------ test samples
 
-def sample_field(msg, f, memo):
+def sample_field(msg, f):
     """Statements filling m's field with a non-default sample (s->nulls: the
     null/empty variant where the version allows)."""
     ctx = msg.ctx
     x = "m->" + f.cname
     t = f.elem
     nullable = ctx.cond(f.nullable)
-    lines = []
 
     def value(target, elem):
         if f.struct:
@@ -1200,7 +1192,6 @@ def gen_samples(msgs):
     for gi, group in enumerate(groups):
         out = ["/* " + BANNER + " */", "/* Included by kafka_samples.c. */", ""]
         for msg in group:
-            memo = {}
             out.append("/* ---------------------------------------------------------------- %s */" % msg.name)
             out.append("")
             for sd in msg.reachable():
@@ -1210,7 +1201,7 @@ def gen_samples(msgs):
                 out.append("    (void)a;")
                 out.append("    %s_init(m);" % sd.cname)
                 for f in sd.fields:
-                    out += indent(sample_field(msg, f, memo))
+                    out += indent(sample_field(msg, f))
                 out.append("}")
                 out.append("")
             cn = msg.cname

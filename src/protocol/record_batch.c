@@ -216,8 +216,12 @@ int rb_find_timestamp(const uint8_t *batch, uint32_t batch_bytes, int64_t ts, in
     struct rb_record_iter it;
     struct rb_record r;
     rb_records_begin(&it, batch, batch_bytes);
+    int32_t last_delta = (int32_t)rb_be32(batch + RB_OFF_LAST_OFFSET_DELTA);
     int rc;
     while ((rc = rb_records_next(&it, &r)) == 1) {
+        /* An answer outside the batch's offsets would send a consumer past
+         * the log end; such a batch is malformed. */
+        if (r.offset_delta < 0 || r.offset_delta > last_delta) return -1;
         if (r.timestamp >= ts && r.offset_delta >= min_delta) {
             *offset_delta = r.offset_delta;
             *timestamp = r.timestamp;

@@ -92,7 +92,10 @@ static inline void rb_put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8
 static inline void rb_put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
-static inline void rb_put_be64(uint8_t *p, uint64_t v) { rb_put_be32(p, (uint32_t)(v >> 32)); rb_put_be32(p + 4, (uint32_t)v); }
+static inline void rb_put_be64(uint8_t *p, uint64_t v) {
+    rb_put_be32(p, (uint32_t)(v >> 32));
+    rb_put_be32(p + 4, (uint32_t)v);
+}
 
 static inline int rb_codec_of(const struct rb_header *h) { return h->attributes & RB_ATTR_CODEC_MASK; }
 /* Bytes the batch occupies; only meaningful once batch_length was checked. */
@@ -152,7 +155,7 @@ void rb_records_begin(struct rb_record_iter *it, const uint8_t *batch, uint32_t 
 int rb_records_next(struct rb_record_iter *it, struct rb_record *r);
 /* For an uncompressed batch: the offset delta and timestamp of the first
  * record with timestamp >= ts and offset delta >= min_delta. 0 found,
- * 1 none, -1 malformed. */
+ * 1 none, -1 malformed (including an offsetDelta outside 0..lastOffsetDelta). */
 int rb_find_timestamp(const uint8_t *batch, uint32_t batch_bytes, int64_t ts, int32_t min_delta,
                       int32_t *offset_delta, int64_t *timestamp);
 

@@ -323,7 +323,7 @@ size_t kw_tag_begin(struct obuf *ob, uint32_t tag) {
 
 void kw_tag_end(struct obuf *ob, size_t body_start) {
     if (ob->failed) return;
-    if (ob->files_len && ob->files[ob->files_len - 1].mem_pos > body_start) {
+    if (ob->files_len && ob->files[ob->files_len - 1].mem_pos >= body_start) {
         kw_fail(ob); /* a file range inside a tagged body would be misplaced */
         return;
     }

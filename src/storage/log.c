@@ -199,7 +199,9 @@ int plog_flush(struct plog *log) {
 }
 
 int plog_tick(struct plog *log, int64_t now_ms) {
-    if (log->failed) return log->failed;
+    /* A poisoned log can neither roll nor flush; its failure was logged
+     * once and every append reports it, so periodic calls stay quiet. */
+    if (log->failed) return 0;
     const struct segment *s = log_active(log);
     int rc;
     if (s->size > 0 && log->cfg.segment_ms > 0 && s->roll_base_ms >= 0 &&

@@ -160,7 +160,7 @@ static int walk_batches(struct segment *s, uint64_t pos, uint64_t end, int64_t m
         uint8_t hdr[RB_HEADER_BYTES];
         struct rb_header h;
         if (end - pos < RB_HEADER_BYTES) { w->why = "torn_header"; break; }
-        rc = fio_pread_full(s->log_fd, hdr, sizeof(hdr), (off_t)pos);
+        rc = fio_pread_full(segment_fd(s), hdr, sizeof(hdr), (off_t)pos);
         if (rc == -ENODATA) { rc = 0; w->why = "file_shrank"; break; }
         if (rc != 0) break;
         rb_parse_header(hdr, sizeof(hdr), &h);
@@ -178,7 +178,7 @@ static int walk_batches(struct segment *s, uint64_t pos, uint64_t end, int64_t m
         }
         if (check_crc) {
             uint32_t crc;
-            rc = crc_of_batch(s->log_fd, pos, total, hdr, &chunk, &crc);
+            rc = crc_of_batch(segment_fd(s), pos, total, hdr, &chunk, &crc);
             if (rc == -ENODATA) { rc = 0; w->why = "file_shrank"; break; }
             if (rc != 0) break;
             if (crc != h.crc) { w->why = "crc_mismatch"; break; }
@@ -218,7 +218,7 @@ static int check_tail(struct segment *s, uint64_t file_size, bool deep, const ch
         start = s->oidx.last_pos;
         min_base = s->base_offset + s->oidx.last_rel;
         /* The last entry must point at the start of the batch it names. */
-        rc = fio_pread_full(s->log_fd, hdr, sizeof(hdr), (off_t)start);
+        rc = fio_pread_full(segment_fd(s), hdr, sizeof(hdr), (off_t)start);
         if (rc == -ENODATA) return -EUCLEAN;
         if (rc != 0) return rc;
         rb_parse_header(hdr, sizeof(hdr), &h);
@@ -265,9 +265,9 @@ static int check_full(struct segment *s, uint64_t file_size, uint32_t index_inte
                  "dropped_bytes=%llu reason=%s", dir, (long long)s->base_offset,
                  (unsigned long long)w.end_pos, (unsigned long long)(file_size - w.end_pos),
                  w.why ? w.why : "unknown");
-        if ((rc = fio_ftruncate(s->log_fd, (off_t)w.end_pos)) != 0) return rc;
+        if ((rc = fio_ftruncate(segment_fd(s), (off_t)w.end_pos)) != 0) return rc;
         /* New appends land where the garbage was; make the cut durable first. */
-        if ((rc = fio_fdatasync(s->log_fd)) != 0) return rc;
+        if ((rc = fio_fdatasync(segment_fd(s))) != 0) return rc;
         rec->truncated_bytes += file_size - w.end_pos;
     }
     s->size = w.end_pos;
@@ -299,7 +299,7 @@ int segment_open(int dirfd, int64_t base_offset, enum segment_check check, uint3
     s->tidx.fd = rc;
 
     struct stat st;
-    if (fstat(s->log_fd, &st) != 0) {
+    if (fstat(segment_fd(s), &st) != 0) {
         rc = -errno;
         goto fail;
     }
@@ -315,7 +315,7 @@ int segment_open(int dirfd, int64_t base_offset, enum segment_check check, uint3
          * later than the last write (a producer clock far in the future
          * must not keep a segment open forever). */
         struct rb_header h;
-        int64_t mtime = file_mtime_ms(s->log_fd);
+        int64_t mtime = file_mtime_ms(segment_fd(s));
         s->roll_base_ms = mtime;
         if (segment_read_header(s, 0, &h) == 0 && h.max_timestamp >= 0 && h.max_timestamp < mtime)
             s->roll_base_ms = h.max_timestamp;
@@ -333,7 +333,7 @@ int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_
                    bool sync, bool *sync_failed) {
     const struct segment saved = *s;
     *sync_failed = false;
-    int rc = fio_pwrite_full(s->log_fd, data, len, (off_t)s->size);
+    int rc = fio_pwrite_full(segment_fd(s), data, len, (off_t)s->size);
     uint64_t pos = 0;
     int64_t next = s->next_offset;
     while (rc == 0 && pos < len) {
@@ -344,13 +344,13 @@ int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_
         next = rb_last_offset(&h) + 1;
     }
     if (rc == 0 && sync) {
-        rc = fio_fdatasync(s->log_fd);
+        rc = fio_fdatasync(segment_fd(s));
         *sync_failed = rc != 0;
     }
     if (rc != 0) {
         /* Never leave a partial batch behind: cut the log and the indexes
          * back to where this append started. */
-        int trc = fio_ftruncate(s->log_fd, (off_t)saved.size);
+        int trc = fio_ftruncate(segment_fd(s), (off_t)saved.size);
         if (trc != 0)
             log_error("storage", "cannot truncate after failed append base_offset=%lld size=%llu errno=%d",
                       (long long)s->base_offset, (unsigned long long)saved.size, -trc);
@@ -364,18 +364,19 @@ int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_
     return 0;
 }
 
-int segment_sync(struct segment *s) { return fio_fdatasync(s->log_fd); }
+int segment_sync(struct segment *s) { return fio_fdatasync(segment_fd(s)); }
 
 int segment_seal(struct segment *s) {
     struct stat st;
     int rc = 0;
     /* Bytes past size can only be the remains of a failed append whose
      * truncation also failed; do not let them reach the next open. */
-    if (fstat(s->log_fd, &st) == 0 && (uint64_t)st.st_size > s->size) rc = fio_ftruncate(s->log_fd, (off_t)s->size);
+    if (fstat(segment_fd(s), &st) == 0 && (uint64_t)st.st_size > s->size)
+        rc = fio_ftruncate(segment_fd(s), (off_t)s->size);
     if (rc == 0 && s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) &&
         !tidx_full(&s->tidx))
         rc = tidx_append(&s->tidx, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset));
-    if (rc == 0) rc = fio_fdatasync(s->log_fd);
+    if (rc == 0) rc = fio_fdatasync(segment_fd(s));
     if (rc == 0) rc = fio_fdatasync(s->oidx.fd);
     if (rc == 0) rc = fio_fdatasync(s->tidx.fd);
     return rc;
@@ -489,9 +490,19 @@ int segment_find_time(const struct segment *s, int64_t ts, int64_t min_offset, i
             if (brc != 0) { rc = brc; break; }
             int32_t delta;
             int64_t found_ts;
-            if (rb_find_timestamp(buf, total, ts, (int32_t)(first - h.base_offset), &delta, &found_ts) == 0) {
+            int frc = rb_find_timestamp(buf, total, ts, (int32_t)(first - h.base_offset), &delta, &found_ts);
+            if (frc == 0) {
                 *offset = h.base_offset + delta;
                 *timestamp = found_ts;
+                rc = 0;
+                break;
+            }
+            if (frc < 0) {
+                /* Records we cannot walk: answer for the batch as a whole. */
+                log_warn("storage", "unreadable records in batch base_offset=%lld segment=%lld position=%llu",
+                         (long long)h.base_offset, (long long)s->base_offset, (unsigned long long)pos);
+                *offset = first;
+                *timestamp = h.max_timestamp;
                 rc = 0;
                 break;
             }
@@ -503,5 +514,5 @@ int segment_find_time(const struct segment *s, int64_t ts, int64_t min_offset, i
 }
 
 int64_t segment_largest_timestamp(const struct segment *s) {
-    return s->max_ts >= 0 ? s->max_ts : file_mtime_ms(s->log_fd);
+    return s->max_ts >= 0 ? s->max_ts : file_mtime_ms(segment_fd(s));
 }

@@ -135,6 +135,12 @@ static void test_produce_rules(void) {
     refresh_crc(n);
     CHECK_EQ_INT(rb_validate(buf, n, NULL), RB_OK);
     CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_ERR_RECORDS);
+    /* An offsetDelta past lastOffsetDelta never becomes a time lookup answer. */
+    buf[RB_HEADER_BYTES + 3] = 6; /* zigzag 3, lastOffsetDelta is 2 */
+    refresh_crc(n);
+    int32_t delta;
+    int64_t ts;
+    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 0, 0, &delta, &ts), -1);
 
     /* A record length running past the batch. */
     n = build3(0);

@@ -3852,7 +3852,7 @@ struct kafka_fetch_request {
     /* v7+. In an incremental fetch request, the partitions to remove. */
     struct kafka_fetch_request_forgotten_topic *forgotten_topics_data;
     int32_t forgotten_topics_data_count;
-    /* v11+, default . Rack ID of the consumer making this request */
+    /* v11+, default "". Rack ID of the consumer making this request */
     struct kstr rack_id;
 };
 void kafka_fetch_request_init(struct kafka_fetch_request *m);
@@ -6952,7 +6952,7 @@ struct kafka_txn_offset_commit_request {
     int16_t producer_epoch;
     /* v3+, default -1. The generation of the consumer. */
     int32_t generation_id;
-    /* v3+, default . The member ID assigned by the group coordinator. */
+    /* v3+, default "". The member ID assigned by the group coordinator. */
     struct kstr member_id;
     /* v3+, nullable 3+, default null. The unique identifier of the consumer instance provided by
      * end user.
