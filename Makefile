@@ -69,9 +69,11 @@ test: deps
 test-only:
 	@tests/run
 
+# New inputs go to a scratch corpus under build/, seeded from the committed one.
 fuzz: $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n; \
-	  echo "== $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 fuzz/corpus/$$n || exit 1; done
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); d=$(BUILD)/fuzz-corpus/$$n; mkdir -p $$d; \
+	  [ -d fuzz/corpus/$$n ] && cp -rn fuzz/corpus/$$n/. $$d/; \
+	  echo "== $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 $$d || exit 1; done
 
 gen:
 	/usr/bin/python3 tools/kafka_codegen.py ../shared/kafka-reference src/protocol/gen

@@ -154,6 +154,7 @@ static void waiter_unlink(struct broker *b, struct fetch_waiter *w) {
     if (w->timer) net_timer_cancel(b->loop, w->timer);
     w->timer = 0;
     w->ctx->waiter = NULL;
+    w->ctx->on_abort = NULL;
     b->fetch_waiter_count--;
 }
 
@@ -167,6 +168,8 @@ static void waiter_timeout(void *opaque) {
     w->timer = 0;
     waiter_complete(w->ctx->b, w);
 }
+
+static void fetch_abort(struct request_ctx *ctx);
 
 static bool fetch_park(struct request_ctx *ctx, struct kafka_fetch_request *req, uint64_t bytes_ready) {
     struct broker *b = ctx->b;
@@ -199,6 +202,7 @@ static bool fetch_park(struct request_ctx *ctx, struct kafka_fetch_request *req,
         }
     }
     ctx->waiter = w;
+    ctx->on_abort = fetch_abort;
     b->fetch_waiter_count++;
     return true;
 }
@@ -223,11 +227,11 @@ void fetch_drop_partition(struct broker *b, struct partition *p) {
     while (p->waiters) waiter_complete(b, p->waiters->waiter);
 }
 
-void fetch_abort(struct broker *b, struct net_request *req) {
-    struct request_ctx *ctx = req->handler_state;
-    if (!ctx || !ctx->waiter) return;
-    waiter_unlink(b, ctx->waiter);
-    net_respond(req, NULL);
+static void fetch_abort(struct request_ctx *ctx) {
+    if (!ctx->waiter) return;
+    waiter_unlink(ctx->b, ctx->waiter);
+    ctx->on_abort = NULL;
+    net_respond(ctx->req, NULL);
 }
 
 /* ------------------------------------------------------------- handler */

@@ -114,7 +114,8 @@ static struct produce_result produce_partition(struct request_ctx *ctx, struct p
     }
     if (first_header.producer_id >= 0)
         pstate_record(p->producers, first_header.producer_id, first_header.producer_epoch,
-                      first_header.base_sequence, first_header.last_offset_delta + 1, res.base_offset, now);
+                      first_header.base_sequence, first_header.last_offset_delta + 1, res.base_offset,
+                      first_header.max_timestamp);
     p->high_watermark = plog_end_offset(p->log);
     snapshot_producers_if_due(ctx->b, p, len);
     fetch_notify(ctx->b, p, len);

@@ -15,6 +15,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "storage/producer_state.h"
 
 /* How often housekeeping runs: time-based rolls, flush.ms, retention
  * checks (which have their own, longer interval). */
@@ -136,8 +137,9 @@ static void on_request(void *opaque, struct net_request *req) {
 }
 
 static void on_abort(void *opaque, struct net_request *req) {
-    struct broker *b = opaque;
-    fetch_abort(b, req);
+    (void)opaque;
+    struct request_ctx *ctx = req->handler_state;
+    if (ctx && ctx->on_abort) ctx->on_abort(ctx);
 }
 
 /* ------------------------------------------------------------- housekeeping */
@@ -158,6 +160,8 @@ static void housekeep_topic(void *opaque, struct topic *t) {
             log_error("storage", "periodic roll/flush failed topic=%s partition=%d error=%s", t->name, i,
                       strerror(-rc));
         if (pass->retention_due) {
+            /* Batch timestamps date producers, as in Kafka (producer.id.expiration.ms). */
+            pstate_expire(p->producers, pass->now_ms, PSTATE_EXPIRATION_MS_DEFAULT);
             rc = plog_enforce_retention(p->log, pass->now_ms);
             if (rc > 0)
                 log_info("storage", "retention deleted segments topic=%s partition=%d count=%d log_start_offset=%lld",

@@ -67,6 +67,10 @@ struct request_ctx {
     struct kstr client_id;
     struct kreader body;
     struct fetch_waiter *waiter;   /* set while a fetch is parked */
+    /* Set by a handler that holds the request past its return (long poll,
+     * group join): called if the connection dies first. It must drop its
+     * references and call net_respond(req, NULL). */
+    void (*on_abort)(struct request_ctx *ctx);
 };
 
 typedef void (*api_handler_fn)(struct request_ctx *ctx);
@@ -169,7 +173,6 @@ int mlog_append_producer_ids(struct broker *b, int64_t next_block_start);
 
 /* ---- long-poll fetches ---- */
 void fetch_notify(struct broker *b, struct partition *p, uint32_t bytes_appended);
-void fetch_abort(struct broker *b, struct net_request *req);
 void fetch_drop_partition(struct broker *b, struct partition *p);
 
 /* ---- handlers ---- */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "protocol/batch_builder.h"
 #include "protocol/record_batch.h"
 #include "protocol/records.h"
 
@@ -45,58 +46,21 @@ struct metadata_log {
 
 /* ------------------------------------------------------------------ writing */
 
-static size_t put_varint(uint8_t *p, int64_t v) {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 0;
-    while (z >= 0x80) {
-        p[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    p[n++] = (uint8_t)z;
-    return n;
-}
-
 /* Wraps one encoded metadata record (frame included) into a v2 batch and
  * appends it durably: the log's config fsyncs every append. */
 static int mlog_append_value(struct broker *b, const uint8_t *value, size_t value_len) {
-    uint8_t rec_head[32];
-    size_t body = 0;
-    uint8_t fields[32];
-    size_t f = 0;
-    fields[f++] = 0;                       /* record attributes */
-    f += put_varint(fields + f, 0);        /* timestamp delta */
-    f += put_varint(fields + f, 0);        /* offset delta */
-    f += put_varint(fields + f, -1);       /* null key */
-    f += put_varint(fields + f, (int64_t)value_len);
-    body = f + value_len + 1;              /* + header count */
-    size_t h = put_varint(rec_head, (int64_t)body);
-    size_t total = RB_HEADER_BYTES + h + body;
-    uint8_t *batch = malloc(total);
-    if (!batch) return -ENOMEM;
+    struct batch_builder bb;
     int64_t now = net_wall_ms();
-    memset(batch, 0, RB_HEADER_BYTES);
-    rb_put_be64(batch + 0, 0);                            /* base offset, set by the log */
-    rb_put_be32(batch + 8, (uint32_t)(total - 12));       /* batch length */
-    rb_put_be32(batch + 12, 0);                           /* partition leader epoch */
-    batch[16] = 2;                                     /* magic */
-    rb_put_be16(batch + 21, 0);                           /* attributes */
-    rb_put_be32(batch + 23, 0);                           /* last offset delta */
-    rb_put_be64(batch + 27, (uint64_t)now);               /* base timestamp */
-    rb_put_be64(batch + 35, (uint64_t)now);               /* max timestamp */
-    rb_put_be64(batch + 43, (uint64_t)-1);                /* producer id */
-    rb_put_be16(batch + 51, (uint16_t)-1);                /* producer epoch */
-    rb_put_be32(batch + 53, (uint32_t)-1);                /* base sequence */
-    rb_put_be32(batch + 57, 1);                           /* record count */
-    uint8_t *p = batch + RB_HEADER_BYTES;
-    memcpy(p, rec_head, h);
-    memcpy(p + h, fields, f);
-    memcpy(p + h + f, value, value_len);
-    p[h + f + value_len] = 0;                          /* no headers */
-    rb_put_be32(batch + RB_OFF_CRC, rb_compute_crc(batch, (uint32_t)total));
-    int64_t first = 0, append_time = 0;
-    int rc = plog_append(b->mlog->log, batch, (uint32_t)total, 1, now, &first, &append_time);
-    free(batch);
-    if (rc != 0) log_error("metadata", "cannot append to the metadata log error=%s", strerror(-rc));
+    batch_builder_init(&bb, METADATA_RECORD_BYTES_MAX * 2, now);
+    int rc = batch_builder_add(&bb, NULL, -1, value, (int32_t)value_len) == 0 && batch_builder_finish(&bb) == 0
+                 ? 0
+                 : -EINVAL;
+    if (rc == 0) {
+        int64_t first = 0, append_time = 0;
+        rc = plog_append(b->mlog->log, bb.ob.data, (uint32_t)bb.ob.len, 1, now, &first, &append_time);
+        if (rc != 0) log_error("metadata", "cannot append to the metadata log error=%s", strerror(-rc));
+    }
+    batch_builder_free(&bb);
     return rc;
 }
 

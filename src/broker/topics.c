@@ -200,7 +200,14 @@ int partition_open(struct broker *b, struct partition *p) {
     if (!p->producers) return -ENOMEM;
     int64_t end = plog_end_offset(p->log);
     int64_t snap = 0;
-    if (pstate_snapshot_load(p->producers, dir, end, &snap) == 0 && snap < end) {
+    if (pstate_snapshot_load(p->producers, dir, end, &snap) != 0) {
+        /* No usable snapshot: rebuild from the whole log. */
+        pstate_destroy(p->producers);
+        p->producers = pstate_create();
+        if (!p->producers) return -ENOMEM;
+        snap = plog_start_offset(p->log);
+    }
+    if (snap < end) {
         struct replay_ctx rctx = {p->producers};
         plog_scan(p->log, snap, replay_producer_batch, &rctx);
     }
@@ -216,7 +223,9 @@ static void partition_close(struct broker *b, struct partition *p, bool remove) 
             plog_remove(p->log);
         } else {
             char dir[PATH_MAX];
-            if (partition_dir(b, p, dir, sizeof(dir)) == 0 && p->producers && pstate_producer_count(p->producers) > 0)
+            /* Written even when empty, so producers that expired do not
+             * come back from an older snapshot at the next start. */
+            if (partition_dir(b, p, dir, sizeof(dir)) == 0 && p->producers)
                 pstate_snapshot_write(p->producers, dir, plog_end_offset(p->log));
             plog_close(p->log);
         }
