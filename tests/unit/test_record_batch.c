@@ -1,4 +1,5 @@
 #include "check.h"
+#include "protocol/crc32c.h"
 #include "protocol/record_batch.h"
 
 #include <stdint.h>
@@ -66,6 +67,44 @@ static void test_build_parse_validate(void) {
     CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 1000, 2, &delta, &ts), 0);
     CHECK_EQ_INT(delta, 2);
     CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 1006, 0, &delta, &ts), 1);
+}
+
+/* One record written out byte by byte from the format description, so the
+ * builder and the parser are not only checked against each other. */
+static void test_hand_encoded_batch(void) {
+    static const uint8_t expect[] = {
+        0, 0, 0, 0, 0, 0, 0, 0,                         /* baseOffset 0 */
+        0, 0, 0, 57,                                    /* batchLength: 69 - 12 */
+        0, 0, 0, 0,                                     /* partitionLeaderEpoch */
+        2,                                              /* magic */
+        0, 0, 0, 0,                                     /* crc, filled below */
+        0, 0,                                           /* attributes */
+        0, 0, 0, 0,                                     /* lastOffsetDelta */
+        0, 0, 0, 0, 0, 0, 0x03, 0xe8,                   /* baseTimestamp 1000 */
+        0, 0, 0, 0, 0, 0, 0x03, 0xe8,                   /* maxTimestamp 1000 */
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* producerId -1 */
+        0xff, 0xff,                                     /* producerEpoch -1 */
+        0xff, 0xff, 0xff, 0xff,                         /* baseSequence -1 */
+        0, 0, 0, 1,                                     /* recordCount 1 */
+        0x0e,                                           /* record length 7 (zigzag 14) */
+        0x00,                                           /* attributes */
+        0x00,                                           /* timestampDelta 0 */
+        0x00,                                           /* offsetDelta 0 */
+        0x01,                                           /* keyLength -1: null */
+        0x02, 'a',                                      /* valueLength 1, "a" */
+        0x00,                                           /* no headers */
+    };
+    uint8_t hand[sizeof(expect)];
+    memcpy(hand, expect, sizeof(hand));
+    rb_put_be32(hand + RB_OFF_CRC, crc32c(0, hand + RB_OFF_ATTRIBUTES, sizeof(hand) - RB_OFF_ATTRIBUTES));
+    uint32_t n;
+    CHECK_EQ_INT(rb_validate_for_produce(hand, sizeof(hand), &n), RB_OK);
+    CHECK_EQ_INT(n, sizeof(hand));
+
+    struct rb_record_spec rec = {.timestamp = 1000, .key_len = -1, .value = "a", .value_len = 1};
+    struct rb_batch_spec spec = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+    CHECK_EQ_INT(rb_build_batch(buf, sizeof(buf), &spec, &rec, 1), sizeof(hand));
+    CHECK(memcmp(buf, hand, sizeof(hand)) == 0);
 }
 
 static void test_structural_errors(void) {
@@ -191,6 +230,7 @@ static void test_builder_limits(void) {
 
 int main(void) {
     TEST_RUN(test_build_parse_validate);
+    TEST_RUN(test_hand_encoded_batch);
     TEST_RUN(test_structural_errors);
     TEST_RUN(test_produce_rules);
     TEST_RUN(test_rewrites);
