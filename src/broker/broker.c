@@ -340,6 +340,7 @@ void broker_destroy(struct broker *b) {
     if (!b) return;
     /* Connections go first so no parked fetch still points at a partition. */
     net_loop_destroy(b->loop);
+    mlog_checkpoint(b);
     topics_close_all(b);
     mlog_close(b);
     log_info("broker", "stopped cleanly");

@@ -165,6 +165,8 @@ const char *broker_config_default_text(const struct broker *b, const char *broke
 /* ---- the metadata log ---- */
 int mlog_open(struct broker *b);
 void mlog_close(struct broker *b);
+/* Writes a snapshot of the current state (at a clean shutdown). */
+void mlog_checkpoint(struct broker *b);
 int mlog_append_topic(struct broker *b, const struct topic *t);
 int mlog_append_partitions(struct broker *b, const struct topic *t, int32_t from, int32_t to);
 int mlog_append_config(struct broker *b, const struct topic *t, const char *key, const char *value);
