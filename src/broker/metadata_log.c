@@ -274,9 +274,9 @@ static int replay_batch(void *opaque, const uint8_t *batch, uint32_t len) {
  *   a control batch {version 0, type 4} with SnapshotFooterRecord {Version 0}.
  * A snapshot is valid only whole: every batch passes its CRC, the header
  * comes first and the footer last. It is written to a .tmp file, fsynced,
- * renamed and the directory fsynced. The two newest are kept; the log's
- * start moves up to the older of them, so a damaged newest one still has
- * a fallback with the log after it.
+ * renamed and the directory fsynced. The two newest are kept; once the
+ * log has more than one segment its start moves up to the older of them,
+ * so a damaged newest one still has a fallback with the log after it.
  */
 #define METADATA_SNAPSHOT_SUFFIX ".checkpoint"
 #define METADATA_SNAPSHOTS_KEPT 2
@@ -448,7 +448,10 @@ static int mlog_snapshot(struct broker *b) {
         char old[PATH_MAX + 64];
         if (snapshot_path(m, offsets[i], "", old, sizeof(old)) == 0) unlink(old);
     }
-    if (n >= METADATA_SNAPSHOTS_KEPT) plog_advance_start(m->log, offsets[METADATA_SNAPSHOTS_KEPT - 1]);
+    /* Moving the start frees space only once a whole segment lies below it;
+     * until then keep the log whole, the last fallback if snapshots are damaged. */
+    if (n >= METADATA_SNAPSHOTS_KEPT && plog_segment_count(m->log) > 1)
+        plog_advance_start(m->log, offsets[METADATA_SNAPSHOTS_KEPT - 1]);
     log_info("metadata", "metadata snapshot written offset=%lld records=%lld", (long long)offset, (long long)w.records);
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * Kafka magic-v2 record batches: header parsing, validation, the few
  * in-place rewrites a broker makes (base offset, leader epoch,
- * LogAppendTime), a walker over uncompressed records, and a small builder
- * used by tests and internal writers.
+ * LogAppendTime), and a walk over the records of an uncompressed batch.
+ * Records themselves are read and written by records.h; batches are
+ * built by batch_builder.h.
  *
  * Header layout (big-endian, 61 bytes; see the table in record_batch.c):
  *   0 baseOffset i64 | 8 batchLength i32 | 12 partitionLeaderEpoch i32 |
@@ -19,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "protocol/records.h"
 
 #define RB_HEADER_BYTES 61
 #define RB_LOG_OVERHEAD 12 /* baseOffset + batchLength, the part batchLength does not count */
@@ -127,56 +130,31 @@ void rb_set_leader_epoch(uint8_t *batch, int32_t epoch);
 /* Marks the batch LogAppendTime with maxTimestamp = ts and recomputes the CRC. */
 void rb_set_log_append_time(uint8_t *batch, uint32_t batch_bytes, int64_t ts);
 
-/* One record of an uncompressed batch; pointers alias the batch. */
+/* One record of an uncompressed batch, as records.h reads it (pointers
+ * alias the batch), with its absolute timestamp: baseTimestamp plus its
+ * delta, or the batch's maxTimestamp under LogAppendTime. */
 struct rb_record {
-    int8_t attributes;
-    int64_t timestamp; /* absolute; the batch's maxTimestamp under LogAppendTime */
-    int32_t offset_delta;
-    int32_t key_len;   /* -1: null key */
-    const uint8_t *key;
-    int32_t value_len; /* -1: null value */
-    const uint8_t *value;
-    int32_t header_count;
-    const uint8_t *headers; /* the encoded headers, header_bytes long */
-    uint32_t header_bytes;
+    struct record_view rec;
+    int64_t timestamp;
 };
 
 struct rb_record_iter {
-    const uint8_t *p;
-    const uint8_t *end;
+    struct records_iter records; /* over the bytes after the header */
     int64_t base_timestamp;
     int64_t append_time; /* >= 0 under LogAppendTime: every record's timestamp */
-    int32_t remaining;
 };
 /* Starts a walk over an uncompressed batch whose header and length were
  * already checked (batch_bytes >= RB_HEADER_BYTES). */
 void rb_records_begin(struct rb_record_iter *it, const uint8_t *batch, uint32_t batch_bytes);
-/* 1 and *r filled, 0 when recordCount records were read, -1 malformed. */
+/* 1 and *r filled; 0 once recordCount records were read and they filled
+ * the batch exactly; -1 malformed (records_next's rules, or a timestamp
+ * past the int64 range), and from then on. */
 int rb_records_next(struct rb_record_iter *it, struct rb_record *r);
 /* For an uncompressed batch: the offset delta and timestamp of the first
- * record with timestamp >= ts and offset delta >= min_delta. 0 found,
- * 1 none, -1 malformed (including an offsetDelta outside 0..lastOffsetDelta). */
+ * record with timestamp >= ts and offset delta >= min_delta, looking at
+ * the first recordCount records only. 0 found, 1 none, -1 malformed
+ * (including an offsetDelta outside 0..lastOffsetDelta). */
 int rb_find_timestamp(const uint8_t *batch, uint32_t batch_bytes, int64_t ts, int32_t min_delta,
                       int32_t *offset_delta, int64_t *timestamp);
-
-/* Builder for uncompressed batches (tests, seeds, internal writers). */
-struct rb_record_spec {
-    int64_t timestamp;
-    const void *key;
-    int32_t key_len; /* -1: null */
-    const void *value;
-    int32_t value_len; /* -1: null */
-};
-struct rb_batch_spec {
-    int64_t base_offset;
-    int16_t attributes; /* codec bits must be 0 */
-    int64_t producer_id;
-    int16_t producer_epoch;
-    int32_t base_sequence;
-};
-/* Writes a batch of count >= 1 records into out; returns its size, or 0
- * if it does not fit in cap or the arguments are invalid. */
-size_t rb_build_batch(uint8_t *out, size_t cap, const struct rb_batch_spec *spec,
-                      const struct rb_record_spec *recs, int32_t count);
 
 #endif

@@ -7,68 +7,28 @@
 
 #include <string.h>
 
-/* ---- varints ---- */
+#include "protocol/varint.h"
 
-static uint32_t zigzag32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31); }
-static uint64_t zigzag64(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static int32_t unzigzag32(uint32_t u) { return (int32_t)((u >> 1) ^ (0u - (u & 1))); }
-static int64_t unzigzag64(uint64_t u) { return (int64_t)((u >> 1) ^ (0ull - (u & 1))); }
-
-/* An unsigned LEB128 value of at most max_bytes bytes whose last byte has
- * no bits above `bits`; -1 otherwise. */
-static int read_uleb(const uint8_t *p, size_t avail, int max_bytes, int bits, uint64_t *out) {
-    uint64_t v = 0;
-    for (int i = 0; i < max_bytes; i++) {
-        if ((size_t)i >= avail) return -1;
-        uint8_t b = p[i];
-        int shift = 7 * i;
-        if (shift + 7 > bits && (b & 0x7f) >> (bits - shift) != 0) return -1; /* bits past the width */
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return i + 1;
-        }
-    }
-    return -1; /* too long */
-}
+/* ---- varints: records' zigzag flavour of the shared codec ---- */
 
 int records_read_varint(const uint8_t *p, size_t avail, int32_t *v) {
     uint64_t u;
-    int n = read_uleb(p, avail, RECORDS_VARINT_BYTES_MAX, 32, &u);
-    if (n > 0) *v = unzigzag32((uint32_t)u);
+    int n = varint_decode(p, avail, 32, &u);
+    if (n > 0) *v = varint_unzigzag32((uint32_t)u);
     return n;
 }
 
 int records_read_varlong(const uint8_t *p, size_t avail, int64_t *v) {
     uint64_t u;
-    int n = read_uleb(p, avail, RECORDS_VARLONG_BYTES_MAX, 64, &u);
-    if (n > 0) *v = unzigzag64(u);
+    int n = varint_decode(p, avail, 64, &u);
+    if (n > 0) *v = varint_unzigzag64(u);
     return n;
 }
 
-static size_t put_uleb(uint8_t *p, uint64_t u) {
-    size_t n = 0;
-    while (u >= 0x80) {
-        p[n++] = (uint8_t)(u | 0x80);
-        u >>= 7;
-    }
-    p[n++] = (uint8_t)u;
-    return n;
-}
-
-static size_t uleb_size(uint64_t u) {
-    size_t n = 1;
-    while (u >= 0x80) {
-        u >>= 7;
-        n++;
-    }
-    return n;
-}
-
-size_t records_put_varint(uint8_t *p, int32_t v) { return put_uleb(p, zigzag32(v)); }
-size_t records_put_varlong(uint8_t *p, int64_t v) { return put_uleb(p, zigzag64(v)); }
-size_t records_varint_size(int32_t v) { return uleb_size(zigzag32(v)); }
-size_t records_varlong_size(int64_t v) { return uleb_size(zigzag64(v)); }
+size_t records_put_varint(uint8_t *p, int32_t v) { return varint_encode(p, varint_zigzag32(v)); }
+size_t records_put_varlong(uint8_t *p, int64_t v) { return varint_encode(p, varint_zigzag64(v)); }
+size_t records_varint_size(int32_t v) { return varint_size(varint_zigzag32(v)); }
+size_t records_varlong_size(int64_t v) { return varint_size(varint_zigzag64(v)); }
 
 /* ---- a bounded reader over one record ---- */
 
@@ -79,27 +39,20 @@ struct cursor {
     bool bad;
 };
 
-static int32_t cur_varint(struct cursor *c) {
-    int32_t v = 0;
-    int n = c->bad ? -1 : records_read_varint(c->p + c->pos, c->len - c->pos, &v);
+/* The next varint of a `bits`-wide value; 0 and c->bad once malformed. */
+static inline uint64_t cur_uvar(struct cursor *c, int bits) {
+    uint64_t u = 0;
+    int n = c->bad ? -1 : varint_decode(c->p + c->pos, c->len - c->pos, bits, &u);
     if (n < 0) {
         c->bad = true;
         return 0;
     }
     c->pos += (size_t)n;
-    return v;
+    return u;
 }
 
-static int64_t cur_varlong(struct cursor *c) {
-    int64_t v = 0;
-    int n = c->bad ? -1 : records_read_varlong(c->p + c->pos, c->len - c->pos, &v);
-    if (n < 0) {
-        c->bad = true;
-        return 0;
-    }
-    c->pos += (size_t)n;
-    return v;
-}
+static inline int32_t cur_varint(struct cursor *c) { return varint_unzigzag32((uint32_t)cur_uvar(c, 32)); }
+static inline int64_t cur_varlong(struct cursor *c) { return varint_unzigzag64(cur_uvar(c, 64)); }
 
 /* A length-prefixed byte string; -1 is null when allowed. */
 static const uint8_t *cur_bytes(struct cursor *c, bool nullable, int32_t *len) {

@@ -32,12 +32,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/varint.h"
+
 /* A record_count for records_iter_init meaning "read until the bytes end". */
 #define RECORDS_COUNT_UNKNOWN (-1)
 
 /* The encoded size bounds of zigzag varints. */
-#define RECORDS_VARINT_BYTES_MAX 5
-#define RECORDS_VARLONG_BYTES_MAX 10
+#define RECORDS_VARINT_BYTES_MAX VARINT_BYTES_MAX_32
+#define RECORDS_VARLONG_BYTES_MAX VARINT_BYTES_MAX_64
 
 /* The smallest record body: one byte each for attributes, timestampDelta,
  * offsetDelta, keyLength, valueLength and headerCount. */

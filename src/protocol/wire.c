@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/limits.h"
+#include "protocol/varint.h"
 
 bool kstr_eq(struct kstr s, const char *c) {
     if (s.len < 0 || !c) return s.len < 0 && !c;
@@ -28,40 +29,24 @@ static const uint8_t *take(struct kreader *r, size_t n) {
     return p;
 }
 
-static uint64_t be(const uint8_t *p, int n) {
+/* The next n bytes as a big-endian number; 0 (err set) if fewer remain.
+ * Every fixed-width reader is this plus a cast, as put_be is for writing. */
+static uint64_t read_be(struct kreader *r, int n) {
+    const uint8_t *p = take(r, (size_t)n);
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    if (p)
+        for (int i = 0; i < n; i++) v = (v << 8) | p[i];
     return v;
 }
 
-int8_t kr_i8(struct kreader *r) {
-    const uint8_t *p = take(r, 1);
-    return p ? (int8_t)p[0] : 0;
-}
-int16_t kr_i16(struct kreader *r) {
-    const uint8_t *p = take(r, 2);
-    return p ? (int16_t)be(p, 2) : 0;
-}
-int32_t kr_i32(struct kreader *r) {
-    const uint8_t *p = take(r, 4);
-    return p ? (int32_t)be(p, 4) : 0;
-}
-int64_t kr_i64(struct kreader *r) {
-    const uint8_t *p = take(r, 8);
-    return p ? (int64_t)be(p, 8) : 0;
-}
-uint16_t kr_u16(struct kreader *r) {
-    const uint8_t *p = take(r, 2);
-    return p ? (uint16_t)be(p, 2) : 0;
-}
-uint32_t kr_u32(struct kreader *r) {
-    const uint8_t *p = take(r, 4);
-    return p ? (uint32_t)be(p, 4) : 0;
-}
+int8_t kr_i8(struct kreader *r) { return (int8_t)read_be(r, 1); }
+int16_t kr_i16(struct kreader *r) { return (int16_t)read_be(r, 2); }
+int32_t kr_i32(struct kreader *r) { return (int32_t)read_be(r, 4); }
+int64_t kr_i64(struct kreader *r) { return (int64_t)read_be(r, 8); }
+uint16_t kr_u16(struct kreader *r) { return (uint16_t)read_be(r, 2); }
+uint32_t kr_u32(struct kreader *r) { return (uint32_t)read_be(r, 4); }
 double kr_f64(struct kreader *r) {
-    const uint8_t *p = take(r, 8);
-    if (!p) return 0;
-    uint64_t bits = be(p, 8);
+    uint64_t bits = read_be(r, 8);
     double d;
     memcpy(&d, &bits, sizeof(d));
     return d;
@@ -69,32 +54,25 @@ double kr_f64(struct kreader *r) {
 /* Kafka reads any non-zero byte as true. */
 bool kr_bool(struct kreader *r) { return kr_i8(r) != 0; }
 
-static uint64_t read_uvar(struct kreader *r, int max_bytes, int value_bits) {
+/* wire.h's public size bounds must be the ones the shared decoder enforces. */
+_Static_assert(KWIRE_UVARINT32_BYTES_MAX == VARINT_BYTES_MAX_32, "varint bound");
+_Static_assert(KWIRE_UVARINT64_BYTES_MAX == VARINT_BYTES_MAX_64, "varlong bound");
+
+static uint64_t read_uvar(struct kreader *r, int value_bits) {
     uint64_t v = 0;
-    for (int i = 0; i < max_bytes; i++) {
-        const uint8_t *p = take(r, 1);
-        if (!p) return 0;
-        uint64_t chunk = *p & 0x7f;
-        int shift = 7 * i;
-        /* The last byte may only carry the bits that fit the value. */
-        if (shift + 7 > value_bits && (chunk >> (value_bits - shift)) != 0) break;
-        v |= chunk << shift;
-        if (!(*p & 0x80)) return v;
+    int n = r->err ? -1 : varint_decode(r->p, kr_remaining(r), value_bits, &v);
+    if (n < 0) {
+        r->err = true;
+        return 0;
     }
-    r->err = true;
-    return 0;
+    r->p += n;
+    return v;
 }
 
-uint32_t kr_uvarint(struct kreader *r) { return (uint32_t)read_uvar(r, KWIRE_UVARINT32_BYTES_MAX, 32); }
-uint64_t kr_uvarlong(struct kreader *r) { return read_uvar(r, KWIRE_UVARINT64_BYTES_MAX, 64); }
-int32_t kr_varint(struct kreader *r) {
-    uint32_t u = kr_uvarint(r);
-    return (int32_t)((u >> 1) ^ (~(u & 1) + 1));
-}
-int64_t kr_varlong(struct kreader *r) {
-    uint64_t u = kr_uvarlong(r);
-    return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
-}
+uint32_t kr_uvarint(struct kreader *r) { return (uint32_t)read_uvar(r, 32); }
+uint64_t kr_uvarlong(struct kreader *r) { return read_uvar(r, 64); }
+int32_t kr_varint(struct kreader *r) { return varint_unzigzag32(kr_uvarint(r)); }
+int64_t kr_varlong(struct kreader *r) { return varint_unzigzag64(kr_uvarlong(r)); }
 
 struct kuuid kr_uuid(struct kreader *r) {
     struct kuuid u = {{0}};
@@ -235,33 +213,14 @@ void kw_f64(struct obuf *ob, double v) {
 }
 void kw_bool(struct obuf *ob, bool v) { put_be(ob, v ? 1 : 0, 1); }
 
-static size_t uvar_encode(uint8_t *out, uint64_t v) {
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
 void kw_uvarlong(struct obuf *ob, uint64_t v) {
     uint8_t tmp[KWIRE_UVARINT64_BYTES_MAX];
-    obuf_put(ob, tmp, uvar_encode(tmp, v));
+    obuf_put(ob, tmp, varint_encode(tmp, v));
 }
 void kw_uvarint(struct obuf *ob, uint32_t v) { kw_uvarlong(ob, v); }
-void kw_varint(struct obuf *ob, int32_t v) {
-    uint32_t u = (uint32_t)v;
-    kw_uvarint(ob, (u << 1) ^ (uint32_t)(v >> 31));
-}
-void kw_varlong(struct obuf *ob, int64_t v) {
-    uint64_t u = (uint64_t)v;
-    kw_uvarlong(ob, (u << 1) ^ (uint64_t)(v >> 63));
-}
-size_t kw_uvarint_size(uint32_t v) {
-    uint8_t tmp[KWIRE_UVARINT32_BYTES_MAX];
-    return uvar_encode(tmp, v);
-}
+void kw_varint(struct obuf *ob, int32_t v) { kw_uvarint(ob, varint_zigzag32(v)); }
+void kw_varlong(struct obuf *ob, int64_t v) { kw_uvarlong(ob, varint_zigzag64(v)); }
+size_t kw_uvarint_size(uint32_t v) { return varint_size(v); }
 
 void kw_uuid(struct obuf *ob, struct kuuid v) { obuf_put(ob, v.bytes, sizeof(v.bytes)); }
 
@@ -333,7 +292,7 @@ void kw_tag_end(struct obuf *ob, size_t body_start) {
         return;
     }
     uint8_t tmp[KWIRE_UVARINT32_BYTES_MAX];
-    size_t n = uvar_encode(tmp, body);
+    size_t n = varint_encode(tmp, body);
     if (!obuf_extend(ob, n)) return;
     memmove(ob->data + body_start + n, ob->data + body_start, body);
     memcpy(ob->data + body_start, tmp, n);

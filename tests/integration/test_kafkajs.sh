@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# KafkaJS (a JavaScript implementation of the Kafka protocol, pinned in
+# kafkajs/package-lock.json) against gregor. Installs the pinned package with
+# `npm ci` when node_modules is missing or stale, starts a broker on a free
+# loopback port with a fresh data directory, runs kafkajs/test_kafkajs.js,
+# reads the topic it leaves behind back with kcat (a second, independent
+# client) and checks on disk that KafkaJS's GZIP batches were stored as sent,
+# then stops the broker with SIGTERM: it must exit 0 with no sanitizer report.
+# Prints PASS/FAIL/SKIP lines for tests/run.
+set -u
+root=${GREGOR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${GREGOR_BIN:-$root/build/asan/gregor}
+py=${PYTHON:-/usr/bin/python3}
+dir=$root/tests/integration/kafkajs
+logdir=$root/build/test-logs
+mkdir -p "$logdir"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+fail() { echo "FAIL $1"; status=1; }
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "SKIP kafkajs: node or npm not installed (scripts/install-deps.sh installs them)"
+    exit 0
+fi
+
+# node_modules must hold exactly the version the lock file pins.
+installed_ok() {
+    (cd "$dir" && node -e '
+        const want = require("./package-lock.json").packages["node_modules/kafkajs"].version;
+        let have = null;
+        try { have = require("./node_modules/kafkajs/package.json").version; } catch (e) {}
+        process.exit(have === want ? 0 : 1);') 2>/dev/null
+}
+if ! installed_ok; then
+    echo "installing KafkaJS with npm ci in $dir"
+    if ! (cd "$dir" && timeout 300 npm ci --no-audit --no-fund) || ! installed_ok; then
+        fail kafkajs_npm_ci
+        exit 1
+    fi
+fi
+echo "kafkajs $(cd "$dir" && node -p 'require("./node_modules/kafkajs/package.json").version'), node $(node --version)"
+
+if [ ! -x "$bin" ]; then
+    fail "kafkajs_broker_start (no broker binary at $bin)"
+    exit 1
+fi
+
+tmp=$(mktemp -d /tmp/gregor-it-XXXXXX)
+log=$logdir/test_kafkajs.$$.broker.log
+pid=
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid" 2>/dev/null; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A port free now; the broker binds it a moment later.
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$tmp/server.properties" <<EOF
+listeners=PLAINTEXT://127.0.0.1:$port
+log.dirs=$tmp/data
+EOF
+"$bin" broker --config "$tmp/server.properties" >"$log" 2>&1 &
+pid=$!
+
+ready=0
+for _ in $(seq 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ready=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ "$ready" -ne 1 ]; then
+    fail kafkajs_broker_start
+    tail -n 30 "$log"
+    exit 1
+fi
+echo "PASS kafkajs_broker_start"
+
+prefix=kafkajs-$$
+(cd "$dir" && timeout 180 node test_kafkajs.js "127.0.0.1:$port" "$prefix") || status=1
+
+# The topic test_kafkajs.js left: 300 messages over 2 partitions, key-N /
+# value-N / header n=N, partition N%2, the first 150 uncompressed and the
+# rest GZIP, all from one idempotent producer.
+if "$py" - "127.0.0.1:$port" "$prefix-verify" "$tmp/data" <<'EOF'
+import os, struct, subprocess, sys
+bootstrap, topic, data = sys.argv[1:4]
+N = 300
+ok = True
+def bad(msg):
+    global ok
+    ok = False
+    print(msg, file=sys.stderr)
+
+# 1. kcat reads every message, in order per partition, keys/values/headers intact.
+p = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
+                    "-f", "%p|%o|%k|%s|%h\n"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+if p.returncode != 0:
+    bad("kcat exited %d: %s" % (p.returncode, p.stderr.decode(errors="replace")[-2000:]))
+got = {0: [], 1: []}
+for line in p.stdout.decode().splitlines():
+    part, off, key, val, hdr = line.split("|")
+    got.setdefault(int(part), []).append((int(off), key, val, hdr))
+for part in (0, 1):
+    want = [(j, "key-%d" % i, "value-%d" % i, "n=%d" % i) for j, i in enumerate(range(part, N, 2))]
+    if got[part] != want:
+        bad("partition %d: kcat read %d messages, first difference: %r" % (part, len(got[part]),
+            next(((g, w) for g, w in zip(got[part] + [None] * N, want) if g != w), None)))
+
+# 2. On disk: batches kept as KafkaJS sent them: codec bits none then gzip,
+#    a producer id on every batch (idempotent), sequence numbers contiguous.
+for part in (0, 1):
+    pdir = os.path.join(data, "%s-%d" % (topic, part))
+    logs = sorted(f for f in os.listdir(pdir) if f.endswith(".log"))
+    buf = b"".join(open(os.path.join(pdir, f), "rb").read() for f in logs)
+    pos, codecs, next_seq, pids = 0, [], 0, set()
+    while pos + 61 <= len(buf):
+        base, length = struct.unpack_from(">qi", buf, pos)
+        attrs, = struct.unpack_from(">h", buf, pos + 21)
+        last_delta, = struct.unpack_from(">i", buf, pos + 23)
+        pid, epoch, seq = struct.unpack_from(">qhi", buf, pos + 43)
+        codecs.append(attrs & 7)
+        pids.add(pid)
+        if seq != next_seq:
+            bad("partition %d batch at %d: base sequence %d, expected %d" % (part, base, seq, next_seq))
+        next_seq = seq + last_delta + 1
+        pos += 12 + length
+    if pos != len(buf):
+        bad("partition %d: %d trailing bytes in the log" % (part, len(buf) - pos))
+    if not codecs or codecs[0] != 0 or codecs[-1] != 1 or sorted(codecs) != codecs:
+        bad("partition %d: batch codecs %r, expected none then gzip (1)" % (part, codecs))
+    if len(pids) != 1 or min(pids) < 0:
+        bad("partition %d: producer ids %r, expected one idempotent producer" % (part, pids))
+sys.exit(0 if ok else 1)
+EOF
+then
+    echo "PASS kafkajs_data_read_by_kcat_and_on_disk"
+else
+    fail kafkajs_data_read_by_kcat_and_on_disk
+fi
+
+kill -TERM "$pid"
+for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+    fail "kafkajs_broker_clean_exit (still running 30 s after SIGTERM)"
+else
+    wait "$pid"
+    rc=$?
+    pid=
+    if [ "$rc" -ne 0 ]; then
+        fail "kafkajs_broker_clean_exit (exit $rc)"
+    elif grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+        fail "kafkajs_broker_clean_exit (sanitizer report in $log)"
+    else
+        echo "PASS kafkajs_broker_clean_exit"
+    fi
+fi
+[ "$status" -eq 0 ] || tail -n 30 "$log"
+exit "$status"
