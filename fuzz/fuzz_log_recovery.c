@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "protocol/batch_builder.h"
 #include "protocol/record_batch.h"
 #include "storage/log.h"
 
@@ -163,18 +164,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     plog_max_timestamp(log, &ts, &off);
 
     /* Appending after recovery must work and land at the end. */
-    static uint8_t batch[256];
-    struct rb_record_spec rec = {.timestamp = 5, .key_len = -1, .value = "v", .value_len = 1};
-    struct rb_batch_spec spec = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
-    uint32_t len = (uint32_t)rb_build_batch(batch, sizeof(batch), &spec, &rec, 1);
+    struct batch_builder bb;
+    batch_builder_init(&bb, 256, 5);
+    FUZZ_CHECK(batch_builder_add(&bb, NULL, -1, "v", 1) == 0 && batch_builder_finish(&bb) == 0);
     int64_t end = plog_end_offset(log), first = -1;
     if (end < INT64_MAX - 1) {
-        rc = plog_append(log, batch, len, 1, 1000, &first, NULL);
+        rc = plog_append(log, bb.ob.data, (uint32_t)bb.ob.len, 1, 1000, &first, NULL);
         /* Only a segment whose offsets already span 2^31 may refuse (it
          * would need a roll to a new base, which does work too). */
         FUZZ_CHECK(rc == 0 && first == end);
         end++;
     }
+    batch_builder_free(&bb);
     plog_close(log);
     FUZZ_CHECK(plog_open(pdir, &cfg, &log, &rep) == 0);
     FUZZ_CHECK(plog_end_offset(log) == end);

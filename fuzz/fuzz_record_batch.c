@@ -27,9 +27,9 @@ static void walk_records(const uint8_t *batch, uint32_t len) {
     uint64_t sum = 0;
     while (rb_records_next(&it, &r) == 1) {
         /* Touch every byte the walker hands out so ASan sees any overrun. */
-        for (int32_t i = 0; i < r.key_len; i++) sum += r.key[i];
-        for (int32_t i = 0; i < r.value_len; i++) sum += r.value[i];
-        for (uint32_t i = 0; i < r.header_bytes; i++) sum += r.headers[i];
+        for (int32_t i = 0; i < r.rec.key_len; i++) sum += r.rec.key[i];
+        for (int32_t i = 0; i < r.rec.value_len; i++) sum += r.rec.value[i];
+        for (size_t i = 0; i < r.rec.headers_len; i++) sum += r.rec.headers[i];
     }
     int32_t delta;
     int64_t ts;

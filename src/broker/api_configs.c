@@ -213,47 +213,6 @@ static struct topic *alter_target(struct request_ctx *ctx, int8_t type, struct k
     return t;
 }
 
-void handle_alter_configs(struct request_ctx *ctx) {
-    struct kafka_alter_configs_request req;
-    if (!DECODE(ctx, kafka_alter_configs_request, &req)) return;
-    struct kafka_alter_configs_response resp;
-    kafka_alter_configs_response_init(&resp);
-    int32_t n = req.resources_count < 0 ? 0 : req.resources_count;
-    resp.responses = ARENA_NEW_ARRAY(ctx, struct kafka_alter_configs_response_alter_configs_resource_response, n);
-    if (!resp.responses) return request_reject(ctx, "out of request memory");
-    resp.responses_count = n;
-    for (int32_t i = 0; i < n; i++) {
-        struct kafka_alter_configs_request_alter_configs_resource *r = &req.resources[i];
-        struct kafka_alter_configs_response_alter_configs_resource_response *out = &resp.responses[i];
-        kafka_alter_configs_response_alter_configs_resource_response_init(out);
-        out->resource_type = r->resource_type;
-        out->resource_name = r->resource_name;
-        const char *why = NULL;
-        struct topic *t = alter_target(ctx, r->resource_type, r->resource_name, &out->error_code, &why);
-        if (t) {
-            /* AlterConfigs replaces the whole set: keys not named go back to the default. */
-            int32_t given = r->configs_count < 0 ? 0 : r->configs_count;
-            struct config_change *changes = ARENA_NEW_ARRAY(ctx, struct config_change, given + (int32_t)topic_config_key_count);
-            if (!changes) return request_reject(ctx, "out of request memory");
-            int32_t m = 0;
-            for (int32_t c = 0; c < given; c++) {
-                changes[m].key = kstr_dup(ctx->arena, r->configs[c].name);
-                changes[m].value = kstr_dup(ctx->arena, r->configs[c].value);
-                if (!changes[m].key) return request_reject(ctx, "out of request memory");
-                m++;
-            }
-            for (size_t k = 0; k < topic_config_key_count; k++) {
-                bool named = false;
-                for (int32_t c = 0; c < given; c++) named |= strcmp(changes[c].key, topic_config_keys[k].name) == 0;
-                if (!named && t->config.overrides[k]) changes[m++] = (struct config_change){topic_config_keys[k].name, NULL};
-            }
-            out->error_code = apply_changes(ctx, t, changes, m, req.validate_only, &why);
-        }
-        if (out->error_code && why) out->error_message = kstr_c(why);
-    }
-    RESPOND(ctx, kafka_alter_configs_response, &resp);
-}
-
 /* APPEND/SUBTRACT on a list-valued config (cleanup.policy). */
 static const char *list_edit(struct request_ctx *ctx, const char *current, const char *item, bool append) {
     char out[CONFIG_VALUE_BYTES_MAX * 2] = "";
@@ -276,61 +235,124 @@ static const char *list_edit(struct request_ctx *ctx, const char *current, const
     return arena_strndup(ctx->arena, out, strlen(out));
 }
 
+/* Turns one resource's requested configs into changes for topic t. */
+typedef int16_t (*changes_fn)(struct request_ctx *ctx, struct topic *t, const void *resource,
+                              struct config_change **changes, int32_t *count, const char **why);
+
+/* AlterConfigs replaces the whole set: keys not named go back to the default. */
+static int16_t full_changes(struct request_ctx *ctx, struct topic *t, const void *resource,
+                            struct config_change **changes, int32_t *count, const char **why) {
+    const struct kafka_alter_configs_request_alter_configs_resource *r = resource;
+    int32_t given = r->configs_count < 0 ? 0 : r->configs_count;
+    struct config_change *c = ARENA_NEW_ARRAY(ctx, struct config_change, given + (int32_t)topic_config_key_count);
+    if (!c) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+    int32_t m = 0;
+    for (int32_t i = 0; i < given; i++) {
+        c[m].key = kstr_dup(ctx->arena, r->configs[i].name);
+        c[m].value = kstr_dup(ctx->arena, r->configs[i].value);
+        if (!c[m].key) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        m++;
+    }
+    for (size_t k = 0; k < topic_config_key_count; k++) {
+        bool named = false;
+        for (int32_t i = 0; i < given; i++) named |= strcmp(c[i].key, topic_config_keys[k].name) == 0;
+        if (!named && t->config.overrides[k]) c[m++] = (struct config_change){topic_config_keys[k].name, NULL};
+    }
+    *changes = c;
+    *count = m;
+    return KAFKA_ERR_NONE;
+}
+
+static int16_t incremental_changes(struct request_ctx *ctx, struct topic *t, const void *resource,
+                                   struct config_change **changes, int32_t *count, const char **why) {
+    const struct kafka_incremental_alter_configs_request_alter_configs_resource *r = resource;
+    int32_t given = r->configs_count < 0 ? 0 : r->configs_count;
+    struct config_change *c = ARENA_NEW_ARRAY(ctx, struct config_change, given);
+    if (!c) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+    for (int32_t i = 0; i < given; i++) {
+        const struct kafka_incremental_alter_configs_request_alterable_config *ac = &r->configs[i];
+        char *key = kstr_dup(ctx->arena, ac->name);
+        char *value = kstr_dup(ctx->arena, ac->value);
+        int idx = key ? topic_config_index(key) : -1;
+        if (idx < 0) {
+            *why = "Unknown topic config name";
+            return KAFKA_ERR_INVALID_CONFIG;
+        }
+        c[i].key = key;
+        switch (ac->config_operation) {
+        case OP_SET: c[i].value = value; break;
+        case OP_DELETE: c[i].value = NULL; break;
+        case OP_APPEND:
+        case OP_SUBTRACT: {
+            if (topic_config_type(key) != CONFIG_TYPE_LIST || !value) {
+                *why = "APPEND and SUBTRACT apply to list configs only";
+                return KAFKA_ERR_INVALID_CONFIG;
+            }
+            char current[CONFIG_VALUE_BYTES_MAX];
+            topic_config_value(ctx->b, t, (size_t)idx, current, sizeof(current));
+            c[i].value = list_edit(ctx, current, value, ac->config_operation == OP_APPEND);
+            break;
+        }
+        default:
+            *why = "Unknown config operation";
+            return KAFKA_ERR_INVALID_REQUEST;
+        }
+    }
+    *changes = c;
+    *count = given;
+    return KAFKA_ERR_NONE;
+}
+
+static int16_t alter_resource(struct request_ctx *ctx, int8_t type, struct kstr name, bool validate_only,
+                              changes_fn fn, const void *resource, struct kstr *message) {
+    const char *why = NULL;
+    int16_t err = KAFKA_ERR_NONE;
+    struct topic *t = alter_target(ctx, type, name, &err, &why);
+    struct config_change *changes = NULL;
+    int32_t count = 0;
+    if (t) err = fn(ctx, t, resource, &changes, &count, &why);
+    if (t && !err) err = apply_changes(ctx, t, changes, count, validate_only, &why);
+    if (err && why) *message = kstr_c(why);
+    return err;
+}
+
+void handle_alter_configs(struct request_ctx *ctx) {
+    struct kafka_alter_configs_request req;
+    if (!DECODE(ctx, kafka_alter_configs_request, &req)) return;
+    struct kafka_alter_configs_response resp;
+    kafka_alter_configs_response_init(&resp);
+    int32_t n = req.resources_count < 0 ? 0 : req.resources_count;
+    resp.responses = ARENA_NEW_ARRAY(ctx, struct kafka_alter_configs_response_alter_configs_resource_response, n);
+    if (!resp.responses) return request_reject(ctx, "out of request memory");
+    resp.responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        struct kafka_alter_configs_response_alter_configs_resource_response *out = &resp.responses[i];
+        kafka_alter_configs_response_alter_configs_resource_response_init(out);
+        out->resource_type = req.resources[i].resource_type;
+        out->resource_name = req.resources[i].resource_name;
+        out->error_code = alter_resource(ctx, out->resource_type, out->resource_name, req.validate_only,
+                                         full_changes, &req.resources[i], &out->error_message);
+    }
+    RESPOND(ctx, kafka_alter_configs_response, &resp);
+}
+
 void handle_incremental_alter_configs(struct request_ctx *ctx) {
     struct kafka_incremental_alter_configs_request req;
     if (!DECODE(ctx, kafka_incremental_alter_configs_request, &req)) return;
     struct kafka_incremental_alter_configs_response resp;
     kafka_incremental_alter_configs_response_init(&resp);
     int32_t n = req.resources_count < 0 ? 0 : req.resources_count;
-    resp.responses = ARENA_NEW_ARRAY(ctx, struct kafka_incremental_alter_configs_response_alter_configs_resource_response, n);
+    resp.responses =
+        ARENA_NEW_ARRAY(ctx, struct kafka_incremental_alter_configs_response_alter_configs_resource_response, n);
     if (!resp.responses) return request_reject(ctx, "out of request memory");
     resp.responses_count = n;
     for (int32_t i = 0; i < n; i++) {
-        struct kafka_incremental_alter_configs_request_alter_configs_resource *r = &req.resources[i];
         struct kafka_incremental_alter_configs_response_alter_configs_resource_response *out = &resp.responses[i];
         kafka_incremental_alter_configs_response_alter_configs_resource_response_init(out);
-        out->resource_type = r->resource_type;
-        out->resource_name = r->resource_name;
-        const char *why = NULL;
-        struct topic *t = alter_target(ctx, r->resource_type, r->resource_name, &out->error_code, &why);
-        if (t) {
-            int32_t given = r->configs_count < 0 ? 0 : r->configs_count;
-            struct config_change *changes = ARENA_NEW_ARRAY(ctx, struct config_change, given);
-            if (!changes) return request_reject(ctx, "out of request memory");
-            for (int32_t c = 0; c < given && !out->error_code; c++) {
-                struct kafka_incremental_alter_configs_request_alterable_config *ac = &r->configs[c];
-                char *key = kstr_dup(ctx->arena, ac->name);
-                char *value = kstr_dup(ctx->arena, ac->value);
-                int idx = key ? topic_config_index(key) : -1;
-                changes[c].key = key ? key : "";
-                if (idx < 0) {
-                    out->error_code = KAFKA_ERR_INVALID_CONFIG;
-                    why = "Unknown topic config name";
-                    break;
-                }
-                switch (ac->config_operation) {
-                case OP_SET: changes[c].value = value; break;
-                case OP_DELETE: changes[c].value = NULL; break;
-                case OP_APPEND:
-                case OP_SUBTRACT: {
-                    if (topic_config_type(key) != CONFIG_TYPE_LIST || !value) {
-                        out->error_code = KAFKA_ERR_INVALID_CONFIG;
-                        why = "APPEND and SUBTRACT apply to list configs only";
-                        break;
-                    }
-                    char current[CONFIG_VALUE_BYTES_MAX];
-                    topic_config_value(ctx->b, t, (size_t)idx, current, sizeof(current));
-                    changes[c].value = list_edit(ctx, current, value, ac->config_operation == OP_APPEND);
-                    break;
-                }
-                default:
-                    out->error_code = KAFKA_ERR_INVALID_REQUEST;
-                    why = "Unknown config operation";
-                }
-            }
-            if (!out->error_code) out->error_code = apply_changes(ctx, t, changes, given, req.validate_only, &why);
-        }
-        if (out->error_code && why) out->error_message = kstr_c(why);
+        out->resource_type = req.resources[i].resource_type;
+        out->resource_name = req.resources[i].resource_name;
+        out->error_code = alter_resource(ctx, out->resource_type, out->resource_name, req.validate_only,
+                                         incremental_changes, &req.resources[i], &out->error_message);
     }
     RESPOND(ctx, kafka_incremental_alter_configs_response, &resp);
 }

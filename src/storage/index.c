@@ -94,34 +94,34 @@ static int oidx_check_entry(void *ctx, const uint8_t *e) {
     return 0;
 }
 
-int oidx_load(struct offset_index *ix, uint64_t log_size, bool full_check) {
-    int64_t n = count_entries(ix->fd, STORAGE_OFFSET_INDEX_ENTRY_BYTES, STORAGE_OFFSET_INDEX_ENTRIES_MAX);
+int oidx_load(struct offset_index *ix, int fd, uint64_t log_size, bool full_check) {
+    int64_t n = count_entries(fd, STORAGE_OFFSET_INDEX_ENTRY_BYTES, STORAGE_OFFSET_INDEX_ENTRIES_MAX);
     if (n < 0) return (int)n;
     ix->entries = (uint32_t)n;
     if (n == 0) return 0;
     uint8_t e[STORAGE_OFFSET_INDEX_ENTRY_BYTES];
-    int rc = read_entry(ix->fd, ix->entries - 1, sizeof(e), e);
+    int rc = read_entry(fd, ix->entries - 1, sizeof(e), e);
     if (rc != 0) return rc;
     ix->last_rel = rb_be32(e);
     ix->last_pos = rb_be32(e + 4);
     if (ix->last_pos >= log_size || ix->last_rel > STORAGE_SEGMENT_OFFSET_SPAN_MAX) return -EUCLEAN;
     if (!full_check) return 0;
     struct oidx_check c = {.log_size = log_size};
-    return for_each_entry(ix->fd, ix->entries, STORAGE_OFFSET_INDEX_ENTRY_BYTES, oidx_check_entry, &c);
+    return for_each_entry(fd, ix->entries, STORAGE_OFFSET_INDEX_ENTRY_BYTES, oidx_check_entry, &c);
 }
 
 bool oidx_full(const struct offset_index *ix) { return ix->entries >= STORAGE_OFFSET_INDEX_ENTRIES_MAX; }
 
-int oidx_append(struct offset_index *ix, uint32_t rel, uint32_t pos) {
+int oidx_append(struct offset_index *ix, int fd, uint32_t rel, uint32_t pos) {
     if (oidx_full(ix)) return -ENOSPC;
     uint8_t e[STORAGE_OFFSET_INDEX_ENTRY_BYTES];
     rb_put_be32(e, rel);
     rb_put_be32(e + 4, pos);
     off_t at = (off_t)ix->entries * STORAGE_OFFSET_INDEX_ENTRY_BYTES;
-    int rc = fio_pwrite_full(ix->fd, e, sizeof(e), at);
+    int rc = fio_pwrite_full(fd, e, sizeof(e), at);
     if (rc != 0) {
         /* A half-written entry would make the file size wrong; cut it off. */
-        fio_ftruncate(ix->fd, at);
+        fio_ftruncate(fd, at);
         return rc;
     }
     ix->entries++;
@@ -130,23 +130,23 @@ int oidx_append(struct offset_index *ix, uint32_t rel, uint32_t pos) {
     return 0;
 }
 
-int oidx_reset(struct offset_index *ix) {
+int oidx_reset(struct offset_index *ix, int fd) {
     ix->entries = 0;
-    return fio_ftruncate(ix->fd, 0);
+    return fio_ftruncate(fd, 0);
 }
 
-int oidx_rollback(struct offset_index *ix, const struct offset_index *saved) {
+int oidx_rollback(struct offset_index *ix, int fd, const struct offset_index *saved) {
     *ix = *saved;
-    return fio_ftruncate(ix->fd, (off_t)saved->entries * STORAGE_OFFSET_INDEX_ENTRY_BYTES);
+    return fio_ftruncate(fd, (off_t)saved->entries * STORAGE_OFFSET_INDEX_ENTRY_BYTES);
 }
 
-int oidx_lookup(const struct offset_index *ix, uint32_t rel, uint32_t *rel_out, uint32_t *pos_out) {
+int oidx_lookup(const struct offset_index *ix, int fd, uint32_t rel, uint32_t *rel_out, uint32_t *pos_out) {
     if (ix->entries == 0) return 1;
     uint32_t found_rel = ix->last_rel, found_pos = ix->last_pos;
     if (ix->last_rel > rel) {
         /* Invariant of the search: entry lo has key <= rel, entry hi > rel. */
         uint8_t e[STORAGE_OFFSET_INDEX_ENTRY_BYTES];
-        int rc = read_entry(ix->fd, 0, sizeof(e), e);
+        int rc = read_entry(fd, 0, sizeof(e), e);
         if (rc != 0) return rc;
         if (rb_be32(e) > rel) return 1;
         uint32_t lo = 0, hi = ix->entries - 1;
@@ -154,7 +154,7 @@ int oidx_lookup(const struct offset_index *ix, uint32_t rel, uint32_t *rel_out, 
         found_pos = rb_be32(e + 4);
         while (hi - lo > 1) {
             uint32_t mid = lo + (hi - lo) / 2;
-            rc = read_entry(ix->fd, mid, sizeof(e), e);
+            rc = read_entry(fd, mid, sizeof(e), e);
             if (rc != 0) return rc;
             if (rb_be32(e) <= rel) {
                 lo = mid;
@@ -190,33 +190,33 @@ static int tidx_check_entry(void *ctx, const uint8_t *e) {
     return 0;
 }
 
-int tidx_load(struct time_index *ix, bool full_check) {
-    int64_t n = count_entries(ix->fd, STORAGE_TIME_INDEX_ENTRY_BYTES, STORAGE_TIME_INDEX_ENTRIES_MAX);
+int tidx_load(struct time_index *ix, int fd, bool full_check) {
+    int64_t n = count_entries(fd, STORAGE_TIME_INDEX_ENTRY_BYTES, STORAGE_TIME_INDEX_ENTRIES_MAX);
     if (n < 0) return (int)n;
     ix->entries = (uint32_t)n;
     if (n == 0) return 0;
     uint8_t e[STORAGE_TIME_INDEX_ENTRY_BYTES];
-    int rc = read_entry(ix->fd, ix->entries - 1, sizeof(e), e);
+    int rc = read_entry(fd, ix->entries - 1, sizeof(e), e);
     if (rc != 0) return rc;
     ix->last_ts = (int64_t)rb_be64(e);
     ix->last_rel = rb_be32(e + 8);
     if (ix->last_rel > STORAGE_SEGMENT_OFFSET_SPAN_MAX) return -EUCLEAN;
     if (!full_check) return 0;
     struct tidx_check c = {0};
-    return for_each_entry(ix->fd, ix->entries, STORAGE_TIME_INDEX_ENTRY_BYTES, tidx_check_entry, &c);
+    return for_each_entry(fd, ix->entries, STORAGE_TIME_INDEX_ENTRY_BYTES, tidx_check_entry, &c);
 }
 
 bool tidx_full(const struct time_index *ix) { return ix->entries >= STORAGE_TIME_INDEX_ENTRIES_MAX; }
 
-int tidx_append(struct time_index *ix, int64_t ts, uint32_t rel) {
+int tidx_append(struct time_index *ix, int fd, int64_t ts, uint32_t rel) {
     if (tidx_full(ix)) return -ENOSPC;
     uint8_t e[STORAGE_TIME_INDEX_ENTRY_BYTES];
     rb_put_be64(e, (uint64_t)ts);
     rb_put_be32(e + 8, rel);
     off_t at = (off_t)ix->entries * STORAGE_TIME_INDEX_ENTRY_BYTES;
-    int rc = fio_pwrite_full(ix->fd, e, sizeof(e), at);
+    int rc = fio_pwrite_full(fd, e, sizeof(e), at);
     if (rc != 0) {
-        fio_ftruncate(ix->fd, at);
+        fio_ftruncate(fd, at);
         return rc;
     }
     ix->entries++;
@@ -225,23 +225,23 @@ int tidx_append(struct time_index *ix, int64_t ts, uint32_t rel) {
     return 0;
 }
 
-int tidx_reset(struct time_index *ix) {
+int tidx_reset(struct time_index *ix, int fd) {
     ix->entries = 0;
-    return fio_ftruncate(ix->fd, 0);
+    return fio_ftruncate(fd, 0);
 }
 
-int tidx_rollback(struct time_index *ix, const struct time_index *saved) {
+int tidx_rollback(struct time_index *ix, int fd, const struct time_index *saved) {
     *ix = *saved;
-    return fio_ftruncate(ix->fd, (off_t)saved->entries * STORAGE_TIME_INDEX_ENTRY_BYTES);
+    return fio_ftruncate(fd, (off_t)saved->entries * STORAGE_TIME_INDEX_ENTRY_BYTES);
 }
 
-int tidx_lookup(const struct time_index *ix, int64_t ts, int64_t *ts_out, uint32_t *rel_out) {
+int tidx_lookup(const struct time_index *ix, int fd, int64_t ts, int64_t *ts_out, uint32_t *rel_out) {
     if (ix->entries == 0) return 1;
     int64_t found_ts = ix->last_ts;
     uint32_t found_rel = ix->last_rel;
     if (ix->last_ts > ts) {
         uint8_t e[STORAGE_TIME_INDEX_ENTRY_BYTES];
-        int rc = read_entry(ix->fd, 0, sizeof(e), e);
+        int rc = read_entry(fd, 0, sizeof(e), e);
         if (rc != 0) return rc;
         if ((int64_t)rb_be64(e) > ts) return 1;
         uint32_t lo = 0, hi = ix->entries - 1;
@@ -249,7 +249,7 @@ int tidx_lookup(const struct time_index *ix, int64_t ts, int64_t *ts_out, uint32
         found_rel = rb_be32(e + 8);
         while (hi - lo > 1) {
             uint32_t mid = lo + (hi - lo) / 2;
-            rc = read_entry(ix->fd, mid, sizeof(e), e);
+            rc = read_entry(fd, mid, sizeof(e), e);
             if (rc != 0) return rc;
             if ((int64_t)rb_be64(e) <= ts) {
                 lo = mid;

@@ -9,6 +9,10 @@
  * in memory; lookups binary-search the file with pread (served from the
  * page cache), and the common tail lookup is answered from memory.
  * Indexes are derived data: anything inconsistent is rebuilt from the log.
+ *
+ * The structs hold no descriptor: the segment owns the files through the
+ * descriptor cache and passes the descriptor to each call that touches the
+ * file (the *_needs_file helpers tell a lookup whether it will).
  */
 #ifndef GREGOR_STORAGE_INDEX_H
 #define GREGOR_STORAGE_INDEX_H
@@ -17,45 +21,51 @@
 #include <stdint.h>
 
 struct offset_index {
-    int fd;
     uint32_t entries;
     uint32_t last_rel; /* valid when entries > 0 */
     uint32_t last_pos;
 };
 
 struct time_index {
-    int fd;
     uint32_t entries;
     int64_t last_ts; /* valid when entries > 0 */
     uint32_t last_rel;
 };
 
-/* Loads the index whose fd is already set. Always checks the size is a
+/* Loads the index from its file fd. Always checks the size is a
  * whole number of entries within the bound and that the last entry is
  * plausible; with full_check every entry is checked to increase and
  * (offset index) to point inside a log of log_size bytes.
  * 0, -EUCLEAN when the file must be rebuilt, or -errno. */
-int oidx_load(struct offset_index *ix, uint64_t log_size, bool full_check);
-int tidx_load(struct time_index *ix, bool full_check);
+int oidx_load(struct offset_index *ix, int fd, uint64_t log_size, bool full_check);
+int tidx_load(struct time_index *ix, int fd, bool full_check);
 
 /* Appends one entry; the caller keeps keys increasing. 0 or -errno, with
  * the file unchanged on failure. */
-int oidx_append(struct offset_index *ix, uint32_t rel, uint32_t pos);
-int tidx_append(struct time_index *ix, int64_t ts, uint32_t rel);
+int oidx_append(struct offset_index *ix, int fd, uint32_t rel, uint32_t pos);
+int tidx_append(struct time_index *ix, int fd, int64_t ts, uint32_t rel);
 bool oidx_full(const struct offset_index *ix);
 bool tidx_full(const struct time_index *ix);
 
 /* Empties the file (before a rebuild). */
-int oidx_reset(struct offset_index *ix);
-int tidx_reset(struct time_index *ix);
+int oidx_reset(struct offset_index *ix, int fd);
+int tidx_reset(struct time_index *ix, int fd);
 /* Returns to an earlier state (an append that failed later on). */
-int oidx_rollback(struct offset_index *ix, const struct offset_index *saved);
-int tidx_rollback(struct time_index *ix, const struct time_index *saved);
+int oidx_rollback(struct offset_index *ix, int fd, const struct offset_index *saved);
+int tidx_rollback(struct time_index *ix, int fd, const struct time_index *saved);
+
+/* Whether a lookup for rel / ts must read the file (fd may be -1 otherwise). */
+static inline bool oidx_needs_file(const struct offset_index *ix, uint32_t rel) {
+    return ix->entries > 0 && ix->last_rel > rel;
+}
+static inline bool tidx_needs_file(const struct time_index *ix, int64_t ts) {
+    return ix->entries > 0 && ix->last_ts > ts;
+}
 
 /* The last entry with relative offset <= rel: 0 and *pos_out (and
  * *rel_out if not NULL), 1 if every entry is above rel, or -errno. */
-int oidx_lookup(const struct offset_index *ix, uint32_t rel, uint32_t *rel_out, uint32_t *pos_out);
+int oidx_lookup(const struct offset_index *ix, int fd, uint32_t rel, uint32_t *rel_out, uint32_t *pos_out);
 /* The last entry with timestamp <= ts: 0 and *rel_out, 1 if none, -errno. */
-int tidx_lookup(const struct time_index *ix, int64_t ts, int64_t *ts_out, uint32_t *rel_out);
+int tidx_lookup(const struct time_index *ix, int fd, int64_t ts, int64_t *ts_out, uint32_t *rel_out);
 
 #endif

@@ -40,10 +40,50 @@ _Static_assert(STORAGE_SEGMENT_BYTES_MAX + STORAGE_BATCH_BYTES_MAX <= UINT32_MAX
 #define STORAGE_OFFSET_INDEX_ENTRIES_MAX (STORAGE_INDEX_BYTES_MAX / STORAGE_OFFSET_INDEX_ENTRY_BYTES)
 #define STORAGE_TIME_INDEX_ENTRIES_MAX (STORAGE_INDEX_BYTES_MAX / STORAGE_TIME_INDEX_ENTRY_BYTES)
 
-/* Each segment holds three descriptors today; this keeps one partition
- * from exhausting the process's descriptors (and bounds the segment
- * array). A descriptor cache would let it grow. */
+/* Bounds one partition's segment array and the directory listing read at
+ * open (two arrays of 8-byte bases). Descriptors no longer scale with it:
+ * they come from the process-wide cache below. */
 #define STORAGE_SEGMENTS_PER_LOG_MAX 20000
+
+/* ---- descriptor cache (fdcache.c) ---- */
+
+/* log.open.files.max when the broker never sets it: enough for the active
+ * segments of 65k busy partitions, and under a typical `ulimit -n` of
+ * 1,048,576 it leaves most descriptors to sockets. */
+#define STORAGE_OPEN_FILES_DEFAULT 65536u
+
+/* The cap never exceeds this share of RLIMIT_NOFILE (soft): the other half
+ * is for sockets, the descriptors plog_read hands out for sendfile, and
+ * the transient directory descriptors opened for renames and fsyncs. */
+#define STORAGE_OPEN_FILES_RLIMIT_DIVISOR 2u
+
+/* The smallest cap accepted: one operation holds up to three descriptors
+ * of one segment at a time, plus the protected ones below. */
+#define STORAGE_OPEN_FILES_MIN 16u
+
+/* The descriptors handed out by the last this-many cache acquisitions are
+ * never evicted: a caller may still be about to use one of them. Eviction
+ * picks the least recently used, so this only matters when nearly every
+ * descriptor is pinned. */
+#define STORAGE_OPEN_FILES_RECENT_PROTECTED 4u
+
+_Static_assert(STORAGE_OPEN_FILES_MIN > STORAGE_OPEN_FILES_RECENT_PROTECTED + 3,
+               "the minimum cap must leave room beyond the protected descriptors");
+_Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default below minimum");
+
+/* ---- leader-epoch cache (epoch_cache.c) ---- */
+
+/* Entries kept per partition. Kafka has no bound; one entry is added per
+ * leader election that led to an append, so even a partition that changed
+ * leader every minute for a month stays below this. When full, the oldest
+ * entry is dropped (its epoch then answers like one below the first). */
+#define STORAGE_EPOCH_ENTRIES_MAX 65536u
+
+/* A checkpoint line is "<epoch> <offset>\n": at most 10 + 1 + 19 + 1
+ * bytes; the header "0\n<count>\n" at most 2 + 10 + 1. Bounds the file
+ * read at open so a damaged size cannot make it allocate without limit. */
+#define STORAGE_EPOCH_LINE_BYTES_MAX 31u
+#define STORAGE_EPOCH_FILE_BYTES_MAX (16u + STORAGE_EPOCH_ENTRIES_MAX * STORAGE_EPOCH_LINE_BYTES_MAX)
 
 /* Recovery and index validation read the files in chunks this large, so
  * they never allocate in proportion to a (possibly corrupt) length. */

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "core/log.h"
+#include "protocol/batch_builder.h"
 #include "protocol/record_batch.h"
 #include "storage/fileio.h"
 #include "storage/log.h"
@@ -60,16 +61,18 @@ static void seg_path(char *out, int64_t base, const char *suffix) {
 /* A batch of n records with timestamps ts0, ts0+1, ... (or the given
  * array) and values of value_len bytes. */
 static uint32_t make_batch_ts(uint8_t *out, int32_t n, const int64_t *ts, int64_t ts0, int32_t value_len) {
-    static struct rb_record_spec recs[1024];
     static char value[4096];
     memset(value, 'v', sizeof(value));
-    for (int32_t i = 0; i < n; i++) {
-        recs[i] = (struct rb_record_spec){.timestamp = ts ? ts[i] : ts0 + i, .key = "key", .key_len = 3,
-                                          .value = value, .value_len = value_len};
+    struct batch_builder bb;
+    batch_builder_init(&bb, BATCH_BUF_BYTES, ts && n > 0 ? ts[0] : ts0);
+    for (int32_t i = 0; i < n; i++) batch_builder_add_at(&bb, ts ? ts[i] : ts0 + i, "key", 3, value, value_len);
+    uint32_t len = 0;
+    if (batch_builder_finish(&bb) == 0) {
+        memcpy(out, bb.ob.data, bb.ob.len);
+        len = (uint32_t)bb.ob.len;
     }
-    struct rb_batch_spec spec = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
-    size_t len = rb_build_batch(out, BATCH_BUF_BYTES, &spec, recs, n);
-    return (uint32_t)len;
+    batch_builder_free(&bb);
+    return len;
 }
 
 static int64_t append_one(struct plog *log, int32_t n, int64_t ts0, int32_t value_len) {

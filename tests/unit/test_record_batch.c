@@ -1,4 +1,5 @@
 #include "check.h"
+#include "protocol/batch_builder.h"
 #include "protocol/crc32c.h"
 #include "protocol/record_batch.h"
 
@@ -7,16 +8,27 @@
 
 static uint8_t buf[4096];
 
+/* Copies a finished batch into buf, where the tests edit it in place;
+ * 0 if building failed. Frees the builder either way. */
+static size_t finish_into_buf(struct batch_builder *bb) {
+    size_t n = 0;
+    if (batch_builder_finish(bb) == 0 && bb->ob.len <= sizeof(buf)) {
+        memcpy(buf, bb->ob.data, bb->ob.len);
+        n = bb->ob.len;
+    }
+    batch_builder_free(bb);
+    return n;
+}
+
 /* Three records: keyed, null key, null value; timestamps 1000, 1005, 1002. */
 static size_t build3(int16_t attrs) {
-    struct rb_record_spec recs[3] = {
-        {.timestamp = 1000, .key = "k1", .key_len = 2, .value = "hello", .value_len = 5},
-        {.timestamp = 1005, .key = NULL, .key_len = -1, .value = "x", .value_len = 1},
-        {.timestamp = 1002, .key = "k3", .key_len = 2, .value = NULL, .value_len = -1},
-    };
-    struct rb_batch_spec spec = {.base_offset = 0, .attributes = attrs, .producer_id = -1,
-                                 .producer_epoch = -1, .base_sequence = -1};
-    return rb_build_batch(buf, sizeof(buf), &spec, recs, 3);
+    struct batch_builder bb;
+    batch_builder_init(&bb, sizeof(buf), 1000);
+    CHECK_EQ_INT(batch_builder_set_attributes(&bb, attrs), 0);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, 1000, "k1", 2, "hello", 5), 0);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, 1005, NULL, -1, "x", 1), 0);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, 1002, "k3", 2, NULL, -1), 0);
+    return finish_into_buf(&bb);
 }
 
 static void refresh_crc(size_t n) { rb_put_be32(buf + RB_OFF_CRC, rb_compute_crc(buf, (uint32_t)n)); }
@@ -45,15 +57,15 @@ static void test_build_parse_validate(void) {
     rb_records_begin(&it, buf, (uint32_t)n);
     CHECK_EQ_INT(rb_records_next(&it, &r), 1);
     CHECK_EQ_INT(r.timestamp, 1000);
-    CHECK_EQ_INT(r.key_len, 2);
-    CHECK(memcmp(r.key, "k1", 2) == 0);
-    CHECK(memcmp(r.value, "hello", 5) == 0);
+    CHECK_EQ_INT(r.rec.key_len, 2);
+    CHECK(memcmp(r.rec.key, "k1", 2) == 0);
+    CHECK(memcmp(r.rec.value, "hello", 5) == 0);
     CHECK_EQ_INT(rb_records_next(&it, &r), 1);
-    CHECK_EQ_INT(r.key_len, -1);
-    CHECK(r.key == NULL);
-    CHECK_EQ_INT(r.offset_delta, 1);
+    CHECK_EQ_INT(r.rec.key_len, -1);
+    CHECK(r.rec.key == NULL);
+    CHECK_EQ_INT(r.rec.offset_delta, 1);
     CHECK_EQ_INT(rb_records_next(&it, &r), 1);
-    CHECK_EQ_INT(r.value_len, -1);
+    CHECK_EQ_INT(r.rec.value_len, -1);
     CHECK_EQ_INT(r.timestamp, 1002);
     CHECK_EQ_INT(rb_records_next(&it, &r), 0);
 
@@ -101,9 +113,10 @@ static void test_hand_encoded_batch(void) {
     CHECK_EQ_INT(rb_validate_for_produce(hand, sizeof(hand), &n), RB_OK);
     CHECK_EQ_INT(n, sizeof(hand));
 
-    struct rb_record_spec rec = {.timestamp = 1000, .key_len = -1, .value = "a", .value_len = 1};
-    struct rb_batch_spec spec = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
-    CHECK_EQ_INT(rb_build_batch(buf, sizeof(buf), &spec, &rec, 1), sizeof(hand));
+    struct batch_builder bb;
+    batch_builder_init(&bb, sizeof(buf), 1000);
+    CHECK_EQ_INT(batch_builder_add(&bb, NULL, -1, "a", 1), 0);
+    CHECK_EQ_INT(finish_into_buf(&bb), sizeof(hand));
     CHECK(memcmp(buf, hand, sizeof(hand)) == 0);
 }
 
@@ -219,13 +232,93 @@ static void test_rewrites(void) {
 }
 
 static void test_builder_limits(void) {
-    struct rb_record_spec rec = {.timestamp = 1, .key_len = -1, .value = "v", .value_len = 1};
-    struct rb_batch_spec spec = {0};
-    uint8_t small[RB_HEADER_BYTES + 2];
-    CHECK_EQ_INT(rb_build_batch(small, sizeof(small), &spec, &rec, 1), 0);
-    CHECK_EQ_INT(rb_build_batch(buf, sizeof(buf), &spec, &rec, 0), 0);
-    spec.attributes = RB_CODEC_GZIP;
-    CHECK_EQ_INT(rb_build_batch(buf, sizeof(buf), &spec, &rec, 1), 0);
+    struct batch_builder bb;
+    /* A record that does not fit the limit fails, and so does the batch. */
+    batch_builder_init(&bb, RB_HEADER_BYTES + 2, 1);
+    CHECK_EQ_INT(batch_builder_add(&bb, NULL, -1, "v", 1), -1);
+    CHECK_EQ_INT(finish_into_buf(&bb), 0);
+    /* A batch needs at least one record. */
+    batch_builder_init(&bb, sizeof(buf), 1);
+    CHECK_EQ_INT(finish_into_buf(&bb), 0);
+    /* The builder writes records uncompressed, so it cannot claim a codec. */
+    batch_builder_init(&bb, sizeof(buf), 1);
+    CHECK_EQ_INT(batch_builder_set_attributes(&bb, RB_CODEC_GZIP), -1);
+    CHECK_EQ_INT(batch_builder_add(&bb, NULL, -1, "v", 1), 0);
+    CHECK_EQ_INT(finish_into_buf(&bb), RB_HEADER_BYTES + 8);
+    CHECK_EQ_INT(rb_be16(buf + RB_OFF_ATTRIBUTES), 0);
+    /* A timestamp whose delta from the base overflows is refused alone. */
+    batch_builder_init(&bb, sizeof(buf), -10);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, INT64_MAX, NULL, -1, "v", 1), -1);
+    CHECK_EQ_INT(batch_builder_add(&bb, NULL, -1, NULL, -1), 0);
+    CHECK_EQ_INT(finish_into_buf(&bb), RB_HEADER_BYTES + 7);
+}
+
+/* Records added with and without their own time, earlier than the base
+ * too: the header's times and each record's absolute time follow. */
+static void test_builder_timestamps(void) {
+    struct batch_builder bb;
+    batch_builder_init(&bb, sizeof(buf), 5000);
+    CHECK_EQ_INT(batch_builder_add(&bb, "a", 1, "1", 1), 0);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, 4000, "b", 1, "2", 1), 0);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, 7000, "c", 1, "3", 1), 0);
+    CHECK_EQ_INT(batch_builder_add(&bb, "d", 1, "4", 1), 0);
+    size_t n = finish_into_buf(&bb);
+    CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_OK);
+    struct rb_header h;
+    rb_parse_header(buf, n, &h);
+    CHECK_EQ_INT(h.base_timestamp, 5000);
+    CHECK_EQ_INT(h.max_timestamp, 7000);
+    CHECK_EQ_INT(h.record_count, 4);
+    CHECK_EQ_INT(h.producer_epoch, -1);
+    CHECK_EQ_INT(h.base_sequence, -1);
+    static const int64_t want[] = {5000, 4000, 7000, 5000};
+    struct rb_record_iter it;
+    struct rb_record r;
+    rb_records_begin(&it, buf, (uint32_t)n);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(rb_records_next(&it, &r), 1);
+        CHECK_EQ_INT(r.timestamp, want[i]);
+        CHECK_EQ_INT(r.rec.offset_delta, i);
+    }
+    CHECK_EQ_INT(rb_records_next(&it, &r), 0);
+    int32_t delta;
+    int64_t ts;
+    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 6000, 0, &delta, &ts), 0);
+    CHECK_EQ_INT(delta, 2);
+    CHECK_EQ_INT(ts, 7000);
+}
+
+/* Malformed records that only the record walk can see, each reported by
+ * validation and by the time lookup. */
+static void test_walk_errors(void) {
+    /* A timestamp delta that carries the record's time past INT64_MAX. */
+    struct batch_builder bb;
+    batch_builder_init(&bb, sizeof(buf), 0);
+    CHECK_EQ_INT(batch_builder_add_at(&bb, INT64_MAX, NULL, -1, "v", 1), 0);
+    size_t n = finish_into_buf(&bb);
+    CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_OK);
+    rb_put_be64(buf + RB_OFF_BASE_TIMESTAMP, 1);
+    refresh_crc(n);
+    CHECK_EQ_INT(rb_validate(buf, n, NULL), RB_OK);
+    CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_ERR_RECORDS);
+    int32_t delta;
+    int64_t ts;
+    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 0, 0, &delta, &ts), -1);
+    /* Under LogAppendTime the deltas are not used, so the same batch passes. */
+    rb_set_log_append_time(buf, (uint32_t)n, 99);
+    CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_OK);
+
+    /* Bytes after the declared records: refused for produce, while the
+     * time lookup still answers from the records before them. */
+    n = build3(0);
+    buf[n] = 0;
+    rb_put_be32(buf + RB_OFF_BATCH_LENGTH, (uint32_t)(n + 1 - RB_LOG_OVERHEAD));
+    refresh_crc(n + 1);
+    CHECK_EQ_INT(rb_validate(buf, n + 1, NULL), RB_OK);
+    CHECK_EQ_INT(rb_validate_for_produce(buf, n + 1, NULL), RB_ERR_RECORDS);
+    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n + 1, 1004, 0, &delta, &ts), 0);
+    CHECK_EQ_INT(delta, 1);
+    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n + 1, 2000, 0, &delta, &ts), 1);
 }
 
 int main(void) {
@@ -235,5 +328,7 @@ int main(void) {
     TEST_RUN(test_produce_rules);
     TEST_RUN(test_rewrites);
     TEST_RUN(test_builder_limits);
+    TEST_RUN(test_builder_timestamps);
+    TEST_RUN(test_walk_errors);
     TEST_EXIT();
 }
