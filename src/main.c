@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "cli/bench.h"
 #include "core/config.h"
 #include "core/log.h"
 
@@ -27,6 +28,7 @@ static void on_signal(int sig) {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: gregor broker [--config FILE] [--override key=value ...]\n"
+            "       gregor bench MODE [options]   (gregor bench --help)\n"
             "\n"
             "Starts a Gregor broker speaking the Kafka protocol. The config file uses\n"
             "Kafka's property names (see config/server.properties); --override sets\n"
@@ -107,6 +109,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "broker") == 0) return run_broker(argc - 2, argv + 2);
+    if (strcmp(argv[1], "bench") == 0) return bench_main(argc - 1, argv + 1);
     fprintf(stderr, "gregor: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;

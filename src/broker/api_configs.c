@@ -213,26 +213,44 @@ static struct topic *alter_target(struct request_ctx *ctx, int8_t type, struct k
     return t;
 }
 
-/* APPEND/SUBTRACT on a list-valued config (cleanup.policy). */
-static const char *list_edit(struct request_ctx *ctx, const char *current, const char *item, bool append) {
-    char out[CONFIG_VALUE_BYTES_MAX * 2] = "";
-    bool present = false;
-    char copy[CONFIG_VALUE_BYTES_MAX];
-    snprintf(copy, sizeof(copy), "%s", current);
+/* Items a list config can hold; cleanup.policy has two possible values. */
+#define CONFIG_LIST_ITEMS_MAX 16
+
+/* Splits a comma list into its items (in place); returns how many. */
+static int list_split(char *text, char **items) {
+    int n = 0;
     char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (strcmp(tok, item) == 0) {
-            present = true;
-            if (!append) continue;
-        }
-        size_t len = strlen(out);
-        snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", tok);
+    for (char *tok = strtok_r(text, ",", &save); tok && n < CONFIG_LIST_ITEMS_MAX; tok = strtok_r(NULL, ",", &save))
+        items[n++] = tok;
+    return n;
+}
+
+static bool list_has(char **items, int n, const char *item) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(items[i], item) == 0) return true;
+    return false;
+}
+
+/* APPEND/SUBTRACT on a list-valued config (cleanup.policy): each item of
+ * `change` (itself a comma list, as in Kafka) is added if absent, or removed. */
+static const char *list_edit(struct request_ctx *ctx, const char *current, const char *change, bool append) {
+    char cur_text[CONFIG_VALUE_BYTES_MAX], change_text[CONFIG_VALUE_BYTES_MAX];
+    snprintf(cur_text, sizeof(cur_text), "%s", current);
+    snprintf(change_text, sizeof(change_text), "%s", change);
+    char *cur[CONFIG_LIST_ITEMS_MAX * 2], *chg[CONFIG_LIST_ITEMS_MAX];
+    int ncur = list_split(cur_text, cur), nchg = list_split(change_text, chg);
+    int nout = 0;
+    char *out[CONFIG_LIST_ITEMS_MAX * 2];
+    for (int i = 0; i < ncur; i++)
+        if (append || !list_has(chg, nchg, cur[i])) out[nout++] = cur[i];
+    for (int i = 0; append && i < nchg; i++)
+        if (!list_has(out, nout, chg[i])) out[nout++] = chg[i];
+    char text[CONFIG_VALUE_BYTES_MAX * 2] = "";
+    for (int i = 0; i < nout; i++) {
+        size_t len = strlen(text);
+        snprintf(text + len, sizeof(text) - len, "%s%s", i ? "," : "", out[i]);
     }
-    if (append && !present) {
-        size_t len = strlen(out);
-        snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", item);
-    }
-    return arena_strndup(ctx->arena, out, strlen(out));
+    return arena_strndup(ctx->arena, text, strlen(text));
 }
 
 /* Turns one resource's requested configs into changes for topic t. */
@@ -278,13 +296,23 @@ static int16_t incremental_changes(struct request_ctx *ctx, struct topic *t, con
             *why = "Unknown topic config name";
             return KAFKA_ERR_INVALID_CONFIG;
         }
+        /* Kafka refuses a request that names a key twice or gives no value to set. */
+        for (int32_t j = 0; j < i; j++)
+            if (strcmp(c[j].key, key) == 0) {
+                *why = "A config key appears twice for one resource";
+                return KAFKA_ERR_INVALID_REQUEST;
+            }
+        if (!value && ac->config_operation != OP_DELETE) {
+            *why = "A null value is allowed only with DELETE";
+            return KAFKA_ERR_INVALID_REQUEST;
+        }
         c[i].key = key;
         switch (ac->config_operation) {
         case OP_SET: c[i].value = value; break;
         case OP_DELETE: c[i].value = NULL; break;
         case OP_APPEND:
         case OP_SUBTRACT: {
-            if (topic_config_type(key) != CONFIG_TYPE_LIST || !value) {
+            if (topic_config_type(key) != CONFIG_TYPE_LIST) {
                 *why = "APPEND and SUBTRACT apply to list configs only";
                 return KAFKA_ERR_INVALID_CONFIG;
             }
@@ -351,6 +379,17 @@ void handle_incremental_alter_configs(struct request_ctx *ctx) {
         kafka_incremental_alter_configs_response_alter_configs_resource_response_init(out);
         out->resource_type = req.resources[i].resource_type;
         out->resource_name = req.resources[i].resource_name;
+        bool duplicate = false;
+        for (int32_t j = 0; j < n; j++)
+            duplicate |= j != i && req.resources[j].resource_type == out->resource_type &&
+                         req.resources[j].resource_name.len == out->resource_name.len &&
+                         memcmp(req.resources[j].resource_name.ptr, out->resource_name.ptr,
+                                (size_t)(out->resource_name.len > 0 ? out->resource_name.len : 0)) == 0;
+        if (duplicate) {
+            out->error_code = KAFKA_ERR_INVALID_REQUEST;
+            out->error_message = kstr_c("The same resource appears twice in the request");
+            continue;
+        }
         out->error_code = alter_resource(ctx, out->resource_type, out->resource_name, req.validate_only,
                                          incremental_changes, &req.resources[i], &out->error_message);
     }

@@ -6,6 +6,17 @@
 
 #include <string.h>
 
+#define ENDPOINT_TYPE_BROKERS 1
+#define ENDPOINT_TYPE_CONTROLLERS 2
+
+/* With no authorizer every client may do everything a resource supports;
+ * the bit for AclOperation code n is 1 << n (READ 3 ... DESCRIBE_TOKENS 14). */
+#define ACL_OP(n) (1 << (n))
+#define TOPIC_OPERATIONS (ACL_OP(3) | ACL_OP(4) | ACL_OP(5) | ACL_OP(6) | ACL_OP(7) | ACL_OP(8) | ACL_OP(10) | ACL_OP(11))
+#define CLUSTER_OPERATIONS                                                                              \
+    (ACL_OP(5) | ACL_OP(7) | ACL_OP(8) | ACL_OP(9) | ACL_OP(10) | ACL_OP(11) | ACL_OP(12) | ACL_OP(13) | \
+     ACL_OP(14))
+
 static int32_t advertised_port(const struct broker *b) {
     return b->cfg.advertised_port ? b->cfg.advertised_port : net_loop_port(b->loop);
 }
@@ -28,8 +39,10 @@ void handle_api_versions(struct request_ctx *ctx) {
     RESPOND(ctx, kafka_api_versions_response, &resp);
 }
 
-static int fill_topic(struct request_ctx *ctx, struct kafka_metadata_response_metadata_response_topic *out, struct topic *t) {
+static int fill_topic(struct request_ctx *ctx, struct kafka_metadata_response_metadata_response_topic *out, struct topic *t,
+                      bool with_operations) {
     out->error_code = KAFKA_ERR_NONE;
+    if (with_operations) out->topic_authorized_operations = TOPIC_OPERATIONS;
     out->name = kstr_c(t->name);
     out->topic_id = t->id;
     out->is_internal = t->internal;
@@ -81,6 +94,7 @@ void handle_metadata(struct request_ctx *ctx) {
     resp.brokers_count = 1;
     resp.cluster_id = kstr_c(b->cluster_id);
     resp.controller_id = b->cfg.node_id;
+    if (req.include_cluster_authorized_operations) resp.cluster_authorized_operations = CLUSTER_OPERATIONS;
 
     /* v0 asks for all topics with an empty list; later versions with null. */
     bool all = req.topics_count < 0 || (ctx->api_version == 0 && req.topics_count == 0);
@@ -91,7 +105,7 @@ void handle_metadata(struct request_ctx *ctx) {
         topic_each(b, collect_topic, &list);
         for (uint32_t i = 0; i < list.len; i++) {
             kafka_metadata_response_metadata_response_topic_init(&resp.topics[i]);
-            if (fill_topic(ctx, &resp.topics[i], list.items[i]) != 0)
+            if (fill_topic(ctx, &resp.topics[i], list.items[i], req.include_topic_authorized_operations) != 0)
                 return request_reject(ctx, "out of request memory");
         }
         resp.topics_count = (int32_t)list.len;
@@ -123,7 +137,7 @@ void handle_metadata(struct request_ctx *ctx) {
             t = topic_find_id(b, &rt->topic_id);
             if (!t) out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_ID;
         }
-        if (t && fill_topic(ctx, out, t) != 0) return request_reject(ctx, "out of request memory");
+        if (t && fill_topic(ctx, out, t, req.include_topic_authorized_operations) != 0) return request_reject(ctx, "out of request memory");
     }
     resp.topics_count = req.topics_count;
     RESPOND(ctx, kafka_metadata_response, &resp);
@@ -136,8 +150,20 @@ void handle_describe_cluster(struct request_ctx *ctx) {
     struct kafka_describe_cluster_response resp;
     kafka_describe_cluster_response_init(&resp);
     resp.endpoint_type = req.endpoint_type;
+    /* v1 asks for brokers (1) or controllers (2); a broker answers only the first. */
+    if (req.endpoint_type != ENDPOINT_TYPE_BROKERS) {
+        resp.error_code = req.endpoint_type == ENDPOINT_TYPE_CONTROLLERS ? KAFKA_ERR_MISMATCHED_ENDPOINT_TYPE
+                                                                         : KAFKA_ERR_UNSUPPORTED_ENDPOINT_TYPE;
+        resp.error_message = kstr_c(resp.error_code == KAFKA_ERR_MISMATCHED_ENDPOINT_TYPE
+                                        ? "The request was sent to a broker, not a controller"
+                                        : "Unknown endpoint type");
+        resp.cluster_id = kstr_c(b->cluster_id);
+        RESPOND(ctx, kafka_describe_cluster_response, &resp);
+        return;
+    }
     resp.cluster_id = kstr_c(b->cluster_id);
     resp.controller_id = b->cfg.node_id;
+    if (req.include_cluster_authorized_operations) resp.cluster_authorized_operations = CLUSTER_OPERATIONS;
     struct kafka_describe_cluster_response_describe_cluster_broker *me =
         ARENA_NEW_ARRAY(ctx, struct kafka_describe_cluster_response_describe_cluster_broker, 1);
     if (!me) return request_reject(ctx, "out of request memory");

@@ -15,6 +15,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "group/group.h"
 #include "storage/producer_state.h"
 
 /* How often housekeeping runs: time-based rolls, flush.ms, retention
@@ -40,6 +41,18 @@ const struct api_handler api_handlers[] = {
     {KAFKA_API_CREATE_PARTITIONS, 0, 3, handle_create_partitions},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, handle_incremental_alter_configs},
     {KAFKA_API_DESCRIBE_CLUSTER, 0, 1, handle_describe_cluster},
+    /* consumer groups (api_groups.c) */
+    {KAFKA_API_FIND_COORDINATOR, 0, 6, handle_find_coordinator},
+    {KAFKA_API_JOIN_GROUP, 0, 9, handle_join_group},
+    {KAFKA_API_SYNC_GROUP, 0, 5, handle_sync_group},
+    {KAFKA_API_HEARTBEAT, 0, 4, handle_heartbeat},
+    {KAFKA_API_LEAVE_GROUP, 0, 5, handle_leave_group},
+    {KAFKA_API_OFFSET_COMMIT, 0, 9, handle_offset_commit},
+    {KAFKA_API_OFFSET_FETCH, 0, 9, handle_offset_fetch},
+    {KAFKA_API_OFFSET_DELETE, 0, 0, handle_offset_delete},
+    {KAFKA_API_LIST_GROUPS, 0, 5, handle_list_groups},
+    {KAFKA_API_DESCRIBE_GROUPS, 0, 5, handle_describe_groups},
+    {KAFKA_API_DELETE_GROUPS, 0, 2, handle_delete_groups},
 };
 const size_t api_handler_count = sizeof(api_handlers) / sizeof(api_handlers[0]);
 
@@ -315,10 +328,20 @@ struct broker *broker_create(const struct broker_config *cfg) {
         free(b);
         return NULL;
     }
+    plog_set_open_files_max((uint32_t)cfg->log_open_files_max); /* before any log is opened */
     if (mlog_open(b) != 0 || topics_open_all(b) != 0) {
         topics_close_all(b);
         mlog_close(b);
         net_loop_destroy(b->loop);
+        free(b);
+        return NULL;
+    }
+    /* Consumer groups load from __consumer_offsets, opened just above. */
+    b->groups = group_coordinator_create(b);
+    if (!b->groups) {
+        net_loop_destroy(b->loop);
+        topics_close_all(b);
+        mlog_close(b);
         free(b);
         return NULL;
     }
@@ -338,8 +361,10 @@ void broker_stop(struct broker *b) { net_loop_stop(b->loop); }
 
 void broker_destroy(struct broker *b) {
     if (!b) return;
-    /* Connections go first so no parked fetch still points at a partition. */
+    /* Connections go first so no parked fetch still points at a partition
+     * (and no held JoinGroup/SyncGroup at a group member). */
     net_loop_destroy(b->loop);
+    group_coordinator_destroy(b->groups);
     mlog_checkpoint(b);
     topics_close_all(b);
     mlog_close(b);

@@ -40,6 +40,8 @@
 
 struct metadata_log;
 struct fetch_waiter;
+struct group_coordinator;
+struct group_waiter;
 
 struct broker {
     struct broker_config cfg;
@@ -55,6 +57,7 @@ struct broker {
     uint32_t fetch_waiter_count;
     uint64_t housekeeping_timer;
     int64_t last_retention_check_ms;
+    struct group_coordinator *groups;   /* consumer groups (src/group) */
 };
 
 struct request_ctx {
@@ -67,6 +70,7 @@ struct request_ctx {
     struct kstr client_id;
     struct kreader body;
     struct fetch_waiter *waiter;   /* set while a fetch is parked */
+    struct group_waiter *group_waiter; /* set while a JoinGroup/SyncGroup is held */
     /* Set by a handler that holds the request past its return (long poll,
      * group join): called if the connection dies first. It must drop its
      * references and call net_respond(req, NULL). */
@@ -192,6 +196,18 @@ void handle_incremental_alter_configs(struct request_ctx *ctx);
 void handle_describe_cluster(struct request_ctx *ctx);
 void handle_delete_records(struct request_ctx *ctx);
 void handle_init_producer_id(struct request_ctx *ctx);
+/* consumer groups (api_groups.c) */
+void handle_find_coordinator(struct request_ctx *ctx);
+void handle_join_group(struct request_ctx *ctx);
+void handle_sync_group(struct request_ctx *ctx);
+void handle_heartbeat(struct request_ctx *ctx);
+void handle_leave_group(struct request_ctx *ctx);
+void handle_offset_commit(struct request_ctx *ctx);
+void handle_offset_fetch(struct request_ctx *ctx);
+void handle_offset_delete(struct request_ctx *ctx);
+void handle_list_groups(struct request_ctx *ctx);
+void handle_describe_groups(struct request_ctx *ctx);
+void handle_delete_groups(struct request_ctx *ctx);
 
 /* Storage errnos to Kafka codes. */
 int16_t kafka_error_from_errno(int err);

@@ -122,6 +122,7 @@ static const struct key_spec keys[] = {
     UNLIMITED_KEY("log.retention.ms", log.retention_ms, FIELD_I64, 0, INT64_MAX, 1, ALIAS_RETENTION, 3),
     UNLIMITED_KEY("log.retention.bytes", log.retention_bytes, FIELD_I64, 0, INT64_MAX, 1, ALIAS_NONE, 0),
     INT_KEY("log.retention.check.interval.ms", log_retention_check_interval_ms, FIELD_I64, 1, INT64_MAX),
+    INT_KEY("log.open.files.max", log_open_files_max, FIELD_I32, LOG_OPEN_FILES_MAX_MIN, INT32_MAX),
     INT_KEY("log.flush.interval.messages", log.flush_interval_messages, FIELD_I64, 1, INT64_MAX),
     INT_KEY("log.flush.interval.ms", log.flush_interval_ms, FIELD_I64, 0, INT64_MAX),
     INT_KEY("log.index.interval.bytes", log.index_interval_bytes, FIELD_U32, 0, INT32_MAX),
@@ -135,6 +136,14 @@ static const struct key_spec keys[] = {
     CHOICE_KEY("compression.type", compression_type, compression_choices),
     INT_KEY("min.insync.replicas", min_insync_replicas, FIELD_I32, 1, INT32_MAX),
     INT_KEY("offsets.topic.num.partitions", offsets_topic_num_partitions, FIELD_I32, 1, LIMIT_PARTITIONS_PER_TOPIC_MAX),
+    /* Consumer groups (src/group). */
+    ALIAS_INT_KEY("offsets.retention.minutes", offsets_retention_ms, FIELD_I64, 1, INT32_MAX, MS_PER_MINUTE, ALIAS_NONE, 0),
+    INT_KEY("offsets.retention.check.interval.ms", offsets_retention_check_interval_ms, FIELD_I64, 1, INT64_MAX),
+    INT_KEY("offset.metadata.max.bytes", offset_metadata_max_bytes, FIELD_I32, 0, LIMIT_GROUP_OFFSET_METADATA_BYTES_MAX),
+    INT_KEY("group.min.session.timeout.ms", group_min_session_timeout_ms, FIELD_I32, 0, INT32_MAX),
+    INT_KEY("group.max.session.timeout.ms", group_max_session_timeout_ms, FIELD_I32, 0, INT32_MAX),
+    INT_KEY("group.initial.rebalance.delay.ms", group_initial_rebalance_delay_ms, FIELD_I32, 0, INT32_MAX),
+    INT_KEY("group.max.size", group_max_size, FIELD_I32, 1, LIMIT_GROUP_MEMBERS_MAX),
     CHOICE_KEY("log.level", log_level, level_choices),
     /* Accepted without effect so that a stock Kafka server.properties starts
      * the broker: they concern clustering, threading or ZooKeeper, none of
@@ -154,7 +163,6 @@ static const struct key_spec keys[] = {
     IGNORED_KEY("offsets.topic.replication.factor"),
     IGNORED_KEY("transaction.state.log.replication.factor"),
     IGNORED_KEY("transaction.state.log.min.isr"),
-    IGNORED_KEY("group.initial.rebalance.delay.ms"),
     IGNORED_KEY("zookeeper.connect"),
     IGNORED_KEY("zookeeper.connection.timeout.ms"),
     IGNORED_KEY("metadata.log.dir"),
@@ -205,6 +213,7 @@ void config_defaults(struct broker_config *cfg) {
     cfg->log.flush_interval_ms = INT64_MAX;
     cfg->log.log_append_time = false;
     cfg->log_retention_check_interval_ms = 300000;
+    cfg->log_open_files_max = LOG_OPEN_FILES_MAX_DEFAULT;
     cfg->message_max_bytes = 1048588;
     cfg->socket_request_max_bytes = 104857600;
     cfg->max_connections = INT32_MAX;
@@ -213,6 +222,13 @@ void config_defaults(struct broker_config *cfg) {
     copy_text(cfg->compression_type, sizeof(cfg->compression_type), "producer");
     cfg->min_insync_replicas = 1;
     cfg->offsets_topic_num_partitions = 50;
+    cfg->offsets_retention_ms = 10080 * MS_PER_MINUTE;  /* seven days, as Kafka */
+    cfg->offsets_retention_check_interval_ms = 600000;
+    cfg->offset_metadata_max_bytes = 4096;
+    cfg->group_min_session_timeout_ms = 6000;
+    cfg->group_max_session_timeout_ms = 1800000;
+    cfg->group_initial_rebalance_delay_ms = 3000;
+    cfg->group_max_size = LIMIT_GROUP_MEMBERS_MAX;
     copy_text(cfg->log_level, sizeof(cfg->log_level), "info");
 }
 
@@ -794,6 +810,12 @@ int config_finish(struct broker_config *cfg, char *err, int err_len) {
     if (cfg->min_insync_replicas > 1)
         log_warn("config", "min.insync.replicas above 1 on a single broker fails acks=all produce "
                  "min_insync_replicas=%" PRId32, cfg->min_insync_replicas);
+    /* No session timeout could be valid: every JoinGroup would fail. */
+    if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms) {
+        set_err(err, err_len, "group.min.session.timeout.ms (%" PRId32 ") exceeds group.max.session.timeout.ms (%" PRId32 ")",
+                cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return -1;
+    }
     return 0;
 }
 
@@ -816,6 +838,7 @@ void config_log(const struct broker_config *cfg) {
     log_info("config", "log.retention.ms=%" PRId64, lc->retention_ms);
     log_info("config", "log.retention.bytes=%" PRId64, lc->retention_bytes);
     log_info("config", "log.retention.check.interval.ms=%" PRId64, cfg->log_retention_check_interval_ms);
+    log_info("config", "log.open.files.max=%" PRId32, cfg->log_open_files_max);
     log_info("config", "log.flush.interval.messages=%" PRId64, lc->flush_interval_messages);
     log_info("config", "log.flush.interval.ms=%" PRId64, lc->flush_interval_ms);
     log_info("config", "log.index.interval.bytes=%" PRIu32, lc->index_interval_bytes);
@@ -828,5 +851,12 @@ void config_log(const struct broker_config *cfg) {
     log_info("config", "compression.type=%s", cfg->compression_type);
     log_info("config", "min.insync.replicas=%" PRId32, cfg->min_insync_replicas);
     log_info("config", "offsets.topic.num.partitions=%" PRId32, cfg->offsets_topic_num_partitions);
+    log_info("config", "offsets.retention.minutes=%" PRId64, cfg->offsets_retention_ms / MS_PER_MINUTE);
+    log_info("config", "offsets.retention.check.interval.ms=%" PRId64, cfg->offsets_retention_check_interval_ms);
+    log_info("config", "offset.metadata.max.bytes=%" PRId32, cfg->offset_metadata_max_bytes);
+    log_info("config", "group.min.session.timeout.ms=%" PRId32, cfg->group_min_session_timeout_ms);
+    log_info("config", "group.max.session.timeout.ms=%" PRId32, cfg->group_max_session_timeout_ms);
+    log_info("config", "group.initial.rebalance.delay.ms=%" PRId32, cfg->group_initial_rebalance_delay_ms);
+    log_info("config", "group.max.size=%" PRId32, cfg->group_max_size);
     log_info("config", "log.level=%s", cfg->log_level);
 }

@@ -32,6 +32,7 @@ struct broker_config {
                                                          log.flush.interval.messages, log.flush.interval.ms,
                                                          log.message.timestamp.type */
     int64_t log_retention_check_interval_ms;          /* log.retention.check.interval.ms */
+    int32_t log_open_files_max;                       /* log.open.files.max (gregor): segment descriptors kept open */
     int32_t message_max_bytes;                        /* message.max.bytes */
     int32_t socket_request_max_bytes;                 /* socket.request.max.bytes */
     int32_t max_connections;                          /* max.connections */
@@ -40,6 +41,13 @@ struct broker_config {
     char compression_type[32];                        /* compression.type */
     int32_t min_insync_replicas;                      /* min.insync.replicas */
     int32_t offsets_topic_num_partitions;             /* offsets.topic.num.partitions */
+    int64_t offsets_retention_ms;                     /* offsets.retention.minutes, in ms */
+    int64_t offsets_retention_check_interval_ms;      /* offsets.retention.check.interval.ms */
+    int32_t offset_metadata_max_bytes;                /* offset.metadata.max.bytes */
+    int32_t group_min_session_timeout_ms;             /* group.min.session.timeout.ms */
+    int32_t group_max_session_timeout_ms;             /* group.max.session.timeout.ms */
+    int32_t group_initial_rebalance_delay_ms;         /* group.initial.rebalance.delay.ms */
+    int32_t group_max_size;                           /* group.max.size (capped by LIMIT_GROUP_MEMBERS_MAX) */
     char log_level[16];                               /* log.level (gregor): debug|info|warn|error */
     /* Private to config.c: for settings with several spellings (log.retention.ms
      * over .minutes over .hours, log.dirs over log.dir, node.id over broker.id),

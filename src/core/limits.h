@@ -62,4 +62,71 @@
 _Static_assert(LIMIT_CONN_OUTPUT_BYTES_MAX <= LIMIT_RESPONSE_MEM_BYTES_MAX,
                "a single response may exceed the per-connection output cap, but the cap must not exceed the response bound");
 
+/* ---- consumer groups (src/group) ----
+ * Kafka bounds none of these except the group size (group.max.size,
+ * default unlimited); ours keep one coordinator's memory predictable. Each
+ * bound reached answers with a Kafka error code, never growth. */
+
+/* Members of one group: also the ceiling of group.max.size. Groups of
+ * hundreds of consumers are large in practice; a thousand keeps the
+ * leader's JoinGroup response (every member's metadata) well inside a
+ * frame. Past it: GROUP_MAX_SIZE_REACHED. */
+#define LIMIT_GROUP_MEMBERS_MAX 1000
+
+/* Members of all groups together. Past it a JoinGroup from a new member
+ * gets COORDINATOR_NOT_AVAILABLE (retriable: members leave and expire). */
+#define LIMIT_GROUP_MEMBERS_TOTAL_MAX 50000
+
+/* JoinGroup/SyncGroup requests held until a rebalance step completes. A
+ * member holds at most one at a time (a newer one answers the older), so
+ * this equals the member bound; checked anyway, as every queue is. */
+#define LIMIT_GROUP_HELD_REQUESTS_MAX LIMIT_GROUP_MEMBERS_TOTAL_MAX
+
+/* Groups one broker coordinates (live and offsets-only ones). Past it a
+ * request that would create a group gets COORDINATOR_NOT_AVAILABLE. */
+#define LIMIT_GROUPS_MAX 100000
+
+/* Protocols one member may offer in JoinGroup (clients send one to three:
+ * range, roundrobin, cooperative-sticky...). Past it: INVALID_REQUEST. */
+#define LIMIT_GROUP_PROTOCOLS_PER_MEMBER_MAX 16
+
+/* Protocol metadata bytes one member may offer, all protocols together:
+ * a subscription lists topics and, for cooperative assignors, owned
+ * partitions; 256 KiB covers tens of thousands of partitions. Past it:
+ * MESSAGE_TOO_LARGE. */
+#define LIMIT_GROUP_MEMBER_METADATA_BYTES_MAX (256 * 1024)
+
+/* Assignment bytes the leader may give one member in SyncGroup. Past it:
+ * MESSAGE_TOO_LARGE to the leader. */
+#define LIMIT_GROUP_MEMBER_ASSIGNMENT_BYTES_MAX (256 * 1024)
+
+/* Member metadata and assignment bytes held for all groups together:
+ * the per-member bounds times the member bound would be tens of GiB, so
+ * this is the real memory ceiling. Past it a join or an assignment gets
+ * COORDINATOR_NOT_AVAILABLE. */
+#define LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX (512LL * 1024 * 1024)
+
+/* Committed offsets one group may hold (one per topic partition). Past it
+ * a commit for a new partition gets INVALID_COMMIT_OFFSET_SIZE. */
+#define LIMIT_GROUP_OFFSETS_PER_GROUP_MAX 100000
+
+/* Committed offsets of all groups together (each about 100 bytes plus
+ * its metadata string, itself bounded by offset.metadata.max.bytes).
+ * Past it: INVALID_COMMIT_OFFSET_SIZE for new partitions. */
+#define LIMIT_GROUP_OFFSETS_TOTAL_MAX 4000000
+
+/* Ceiling of offset.metadata.max.bytes (Kafka's default is 4096). */
+#define LIMIT_GROUP_OFFSET_METADATA_BYTES_MAX (1024 * 1024)
+
+/* Keys one FindCoordinator v4+ request may ask about; past it the rest
+ * are answered INVALID_REQUEST instead of growing the response. */
+#define LIMIT_GROUP_COORDINATOR_KEYS_MAX 10000
+
+_Static_assert(LIMIT_GROUP_HELD_REQUESTS_MAX >= LIMIT_GROUP_MEMBERS_TOTAL_MAX,
+               "each member may hold one JoinGroup or SyncGroup");
+_Static_assert(LIMIT_GROUP_MEMBERS_MAX <= LIMIT_GROUP_MEMBERS_TOTAL_MAX,
+               "one group cannot be larger than all groups");
+_Static_assert(LIMIT_GROUP_OFFSETS_PER_GROUP_MAX <= LIMIT_GROUP_OFFSETS_TOTAL_MAX,
+               "one group cannot hold more offsets than all groups");
+
 #endif

@@ -30,81 +30,85 @@ size_t records_put_varlong(uint8_t *p, int64_t v) { return varint_encode(p, vari
 size_t records_varint_size(int32_t v) { return varint_size(varint_zigzag32(v)); }
 size_t records_varlong_size(int64_t v) { return varint_size(varint_zigzag64(v)); }
 
-/* ---- a bounded reader over one record ---- */
+/* ---- a bounded reader over one record ----
+ *
+ * Every reader returns false as soon as something is malformed and the
+ * callers stop at the first false: this loop runs for every record of
+ * every produced batch, so it carries no sticky error flag to re-test. */
 
 struct cursor {
     const uint8_t *p;
-    size_t len;
-    size_t pos;
-    bool bad;
+    const uint8_t *end;
 };
 
-/* The next varint of a `bits`-wide value; 0 and c->bad once malformed. */
-static inline uint64_t cur_uvar(struct cursor *c, int bits) {
-    uint64_t u = 0;
-    int n = c->bad ? -1 : varint_decode(c->p + c->pos, c->len - c->pos, bits, &u);
-    if (n < 0) {
-        c->bad = true;
-        return 0;
-    }
-    c->pos += (size_t)n;
-    return u;
+static inline bool cur_uvar(struct cursor *c, int bits, uint64_t *u) {
+    int n = varint_decode(c->p, (size_t)(c->end - c->p), bits, u);
+    if (n < 0) return false;
+    c->p += n;
+    return true;
 }
 
-static inline int32_t cur_varint(struct cursor *c) { return varint_unzigzag32((uint32_t)cur_uvar(c, 32)); }
-static inline int64_t cur_varlong(struct cursor *c) { return varint_unzigzag64(cur_uvar(c, 64)); }
+static inline bool cur_varint(struct cursor *c, int32_t *v) {
+    uint64_t u = 0;
+    bool ok = cur_uvar(c, 32, &u);
+    *v = varint_unzigzag32((uint32_t)u);
+    return ok;
+}
+
+static inline bool cur_varlong(struct cursor *c, int64_t *v) {
+    uint64_t u = 0;
+    bool ok = cur_uvar(c, 64, &u);
+    *v = varint_unzigzag64(u);
+    return ok;
+}
 
 /* A length-prefixed byte string; -1 is null when allowed. */
-static const uint8_t *cur_bytes(struct cursor *c, bool nullable, int32_t *len) {
-    *len = cur_varint(c);
-    if (c->bad) return NULL;
-    if (*len == -1 && nullable) return NULL;
-    if (*len < 0 || (size_t)*len > c->len - c->pos) {
-        c->bad = true;
-        return NULL;
+static inline bool cur_bytes(struct cursor *c, bool nullable, int32_t *len, const uint8_t **data) {
+    if (!cur_varint(c, len)) return false;
+    if (*len < 0) {
+        *data = NULL;
+        return *len == -1 && nullable;
     }
-    const uint8_t *p = c->p + c->pos;
-    c->pos += (size_t)*len;
-    return p;
+    if ((size_t)*len > (size_t)(c->end - c->p)) return false;
+    *data = c->p;
+    c->p += *len;
+    return true;
 }
 
-static bool read_header(struct cursor *c, struct record_header_view *h) {
-    h->key = cur_bytes(c, false, &h->key_len);
-    h->value = cur_bytes(c, true, &h->value_len);
-    return !c->bad;
+static inline bool read_header(struct cursor *c, struct record_header_view *h) {
+    return cur_bytes(c, false, &h->key_len, &h->key) && cur_bytes(c, true, &h->value_len, &h->value);
 }
 
 /* ---- records ---- */
 
 void records_iter_init(struct records_iter *it, const uint8_t *body, size_t len, int32_t record_count) {
-    it->p = body;
+    /* Never NULL: even adding 0 to a null pointer is undefined. */
+    static const uint8_t empty;
+    it->p = body ? body : &empty;
     it->len = body ? len : 0;
     it->pos = 0;
     it->remaining = record_count;
     it->failed = record_count < RECORDS_COUNT_UNKNOWN;
 }
 
-/* Fields of one record held in c, which spans exactly its stated length. */
+/* Fields of one record held in c, which spans exactly its stated length
+ * (at least RECORDS_BODY_BYTES_MIN bytes, so the attributes byte is there). */
 static bool parse_record(struct cursor *c, struct record_view *out) {
-    if (c->len < 1) return false;
-    out->attributes = (int8_t)c->p[0];
-    c->pos = 1;
-    out->timestamp_delta = cur_varlong(c);
-    out->offset_delta = cur_varint(c);
-    out->key = cur_bytes(c, true, &out->key_len);
-    out->value = cur_bytes(c, true, &out->value_len);
-    int32_t count = cur_varint(c);
-    if (c->bad || count < 0) return false;
+    out->attributes = (int8_t)*c->p++;
+    int32_t count;
+    if (!cur_varlong(c, &out->timestamp_delta) || !cur_varint(c, &out->offset_delta) ||
+        !cur_bytes(c, true, &out->key_len, &out->key) || !cur_bytes(c, true, &out->value_len, &out->value) ||
+        !cur_varint(c, &count) || count < 0)
+        return false;
     out->header_count = (uint32_t)count;
-    out->headers = c->p + c->pos;
-    size_t start = c->pos;
+    out->headers = c->p;
     struct record_header_view h;
     /* Each header takes at least 2 bytes, so the loop is bounded by the
      * record's length whatever count claims. */
     for (int32_t i = 0; i < count; i++)
         if (!read_header(c, &h)) return false;
-    out->headers_len = c->pos - start;
-    return c->pos == c->len; /* the fields fill the record exactly */
+    out->headers_len = (size_t)(c->p - out->headers);
+    return c->p == c->end; /* the fields fill the record exactly */
 }
 
 int records_next(struct records_iter *it, struct record_view *out) {
@@ -114,24 +118,25 @@ int records_next(struct records_iter *it, struct record_view *out) {
         it->failed = true; /* bytes left after the declared records */
         return -1;
     }
+    struct cursor c = {.p = it->p + it->pos, .end = it->p + it->len};
     int32_t body_len;
-    int n = records_read_varint(it->p + it->pos, it->len - it->pos, &body_len);
-    if (n < 0 || body_len < RECORDS_BODY_BYTES_MIN || (size_t)body_len > it->len - it->pos - (size_t)n) {
+    if (!cur_varint(&c, &body_len) || body_len < RECORDS_BODY_BYTES_MIN || (size_t)body_len > (size_t)(c.end - c.p)) {
         it->failed = true;
         return -1;
     }
-    struct cursor c = {.p = it->p + it->pos + n, .len = (size_t)body_len};
+    c.end = c.p + body_len;
     if (!parse_record(&c, out)) {
         it->failed = true;
         return -1;
     }
-    it->pos += (size_t)n + (size_t)body_len;
+    it->pos = (size_t)(c.end - it->p);
     if (it->remaining > 0) it->remaining--;
     return 1;
 }
 
 void record_headers_init(struct record_headers_iter *it, const struct record_view *rec) {
-    it->p = rec->headers;
+    static const uint8_t empty;
+    it->p = rec->headers ? rec->headers : &empty;
     it->len = rec->headers ? rec->headers_len : 0;
     it->pos = 0;
     it->remaining = rec->header_count;
@@ -139,9 +144,9 @@ void record_headers_init(struct record_headers_iter *it, const struct record_vie
 
 int record_headers_next(struct record_headers_iter *it, struct record_header_view *out) {
     if (it->remaining == 0) return 0;
-    struct cursor c = {.p = it->p, .len = it->len, .pos = it->pos};
+    struct cursor c = {.p = it->p + it->pos, .end = it->p + it->len};
     if (!read_header(&c, out)) return -1;
-    it->pos = c.pos;
+    it->pos = (size_t)(c.p - it->p);
     it->remaining--;
     return 1;
 }

@@ -34,26 +34,35 @@ static inline int64_t varint_unzigzag64(uint64_t u) { return (int64_t)((u >> 1) 
  * ends first or the encoding is malformed (see above); *out is written
  * only on success. */
 static inline int varint_decode(const uint8_t *p, size_t avail, int bits, uint64_t *out) {
-    /* Most varints on the wire (lengths, counts, small deltas) fit in one
-     * byte; settle those before entering the loop. */
+    /* Most varints on the wire fit in one byte (counts, small deltas) or
+     * two (lengths below 8 KiB); settle those before entering the loop. */
     if (avail > 0 && p[0] < 0x80) {
         *out = p[0];
         return 1;
     }
-    int max_bytes = (bits + 6) / 7;
+    if (avail > 1 && p[1] < 0x80) {
+        *out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        return 2;
+    }
+    /* Bytes before the last one the width allows need no width check, so
+     * the loop tests only "input left" and "more follows". */
+    const int last = (bits + 6) / 7 - 1;
+    size_t head = avail < (size_t)last ? avail : (size_t)last;
     uint64_t v = 0;
-    for (int i = 0; i < max_bytes; i++) {
-        if ((size_t)i >= avail) return -1;
-        uint64_t chunk = p[i] & 0x7f;
-        int shift = 7 * i;
-        if (shift + 7 > bits && chunk >> (bits - shift) != 0) return -1; /* bits past the width */
-        v |= chunk << shift;
-        if (!(p[i] & 0x80)) {
+    for (size_t i = 0; i < head; i++) {
+        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (p[i] < 0x80) {
             *out = v;
-            return i + 1;
+            return (int)i + 1;
         }
     }
-    return -1; /* longer than the width allows */
+    if (avail <= (size_t)last) return -1; /* the input ended inside the varint */
+    /* The last byte holds the width's remaining bits and nothing above
+     * them: that one shift refuses both bits past the width and a
+     * continuation bit (an over-long encoding). */
+    if (p[last] >> (bits - 7 * last) != 0) return -1;
+    *out = v | (uint64_t)p[last] << (7 * last);
+    return last + 1;
 }
 
 /* Writes u; p needs VARINT_BYTES_MAX_64 bytes of room (5 if u fits in 32

@@ -58,7 +58,9 @@ bool kr_bool(struct kreader *r) { return kr_i8(r) != 0; }
 _Static_assert(KWIRE_UVARINT32_BYTES_MAX == VARINT_BYTES_MAX_32, "varint bound");
 _Static_assert(KWIRE_UVARINT64_BYTES_MAX == VARINT_BYTES_MAX_64, "varlong bound");
 
-static uint64_t read_uvar(struct kreader *r, int value_bits) {
+/* Inline so each caller passes a constant width and the shared decoder
+ * folds its width arithmetic away. */
+static inline uint64_t read_uvar(struct kreader *r, int value_bits) {
     uint64_t v = 0;
     int n = r->err ? -1 : varint_decode(r->p, kr_remaining(r), value_bits, &v);
     if (n < 0) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,15 +36,19 @@ static int fault_fire(enum fio_fault_op op) {
     return -err;
 }
 
-int fio_pread_full(int fd, void *buf, size_t len, off_t pos) {
-    uint8_t *p = buf;
+/* pread or pwrite until all len bytes moved, across short transfers and
+ * EINTR. A transfer of 0 bytes cannot progress: for a read the file ends
+ * first (-ENODATA), for a write the device took nothing (-EIO). When
+ * reading, buf is the caller's writable buffer, so the const is cast off. */
+static int transfer_full(int fd, const void *buf, size_t len, off_t pos, bool writing) {
+    const uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = pread(fd, p, len, pos);
+        ssize_t n = writing ? pwrite(fd, p, len, pos) : pread(fd, (void *)p, len, pos);
         if (n < 0) {
             if (errno == EINTR) continue;
             return -errno;
         }
-        if (n == 0) return -ENODATA;
+        if (n == 0) return writing ? -EIO : -ENODATA;
         p += n;
         len -= (size_t)n;
         pos += n;
@@ -51,27 +56,17 @@ int fio_pread_full(int fd, void *buf, size_t len, off_t pos) {
     return 0;
 }
 
+int fio_pread_full(int fd, void *buf, size_t len, off_t pos) { return transfer_full(fd, buf, len, pos, false); }
+
 int fio_pwrite_full(int fd, const void *buf, size_t len, off_t pos) {
-    const uint8_t *p = buf;
     int injected = fault_fire(FIO_FAULT_WRITE);
     if (injected != 0) {
         /* Leave half the bytes behind so callers prove they clean up. */
-        ssize_t ignored = pwrite(fd, p, len / 2, pos);
+        ssize_t ignored = pwrite(fd, buf, len / 2, pos);
         (void)ignored;
         return injected;
     }
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, pos);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        if (n == 0) return -EIO;
-        p += n;
-        len -= (size_t)n;
-        pos += n;
-    }
-    return 0;
+    return transfer_full(fd, buf, len, pos, true);
 }
 
 int fio_fdatasync(int fd) {

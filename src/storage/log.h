@@ -6,7 +6,14 @@
  * offset of their first batch, like Kafka's. The on-disk formats are
  * documented byte by byte in segment.c and index.c and in docs/STORAGE.md.
  *
- * Threading: a log is used by one thread at a time (the event loop).
+ * Descriptors: segment files are opened on demand and closed by a
+ * process-wide LRU cache bounded by log.open.files.max (see
+ * plog_set_open_files_max); a log keeps none of its own, not even the
+ * directory's. After a clean shutdown only the last segment is read at
+ * open; the others are checked on first use.
+ *
+ * Threading: logs and the descriptor cache are used by one thread (the
+ * event loop).
  * Errors: functions return 0 or a negative errno (-ENOSPC, -EIO, ...);
  * the broker maps I/O errors to KAFKA_STORAGE_ERROR.
  */
@@ -33,7 +40,7 @@ struct log_config {
 struct plog;
 
 struct log_recovery_report {
-    uint32_t segments;               /* segments found */
+    uint32_t segments;               /* segments found (at open; 0 in plog_repairs) */
     uint64_t truncated_bytes;        /* torn or corrupt tail removed */
     uint32_t indexes_rebuilt;        /* .index/.timeindex files rebuilt */
     uint32_t stray_files_removed;    /* e.g. .tmp files, empty segments left by a crashed roll */
@@ -49,9 +56,42 @@ void plog_close(struct plog *log);
 /* Closes the log and removes its directory. */
 int plog_remove(struct plog *log);
 void plog_set_config(struct plog *log, const struct log_config *cfg);
-/* The partitionLeaderEpoch stamped into appended batches (0 until
- * replication exists; a leader-epoch-checkpoint file will persist it). */
+/* The partitionLeaderEpoch stamped into appended batches from now on (0
+ * until set). The first append under an epoch larger than any recorded
+ * records (epoch, its first offset) in the leader-epoch cache, persisted
+ * in leader-epoch-checkpoint before the batch is written. */
 void plog_set_leader_epoch(struct plog *log, int32_t epoch);
+
+/* OffsetForLeaderEpoch, as Kafka answers it: *epoch_out is the largest
+ * epoch <= `epoch` and *end_offset_out where it ended (the start offset of
+ * the next recorded epoch, or the log end for the current epoch). Below
+ * the first recorded epoch: (epoch, the first epoch's start offset), as
+ * Kafka since 2.1; a negative epoch, one above the current epoch, or a log
+ * with no epoch: (-1, -1). The current epoch (plog_set_leader_epoch) counts
+ * as starting at the log end until its first append. Always returns 0. */
+int plog_epoch_end_offset(const struct plog *log, int32_t epoch, int32_t *epoch_out, int64_t *end_offset_out);
+
+/* Repairs done since open, including those of segments checked lazily on
+ * first use after a clean open (which `report` at open cannot include). */
+void plog_repairs(const struct plog *log, struct log_recovery_report *out);
+
+/* The process-wide bound on descriptors the storage engine keeps open
+ * (log.open.files.max): the effective cap is min(max, RLIMIT_NOFILE / 2),
+ * at least 16. Without a call, LOG_OPEN_FILES_MAX_DEFAULT applies the same
+ * way. Descriptors returned by plog_read are the caller's and not counted.
+ * Returns the effective cap. */
+#define LOG_OPEN_FILES_MAX_DEFAULT 65536
+#define LOG_OPEN_FILES_MAX_MIN 16
+uint32_t plog_set_open_files_max(uint32_t max);
+struct log_open_files {
+    uint32_t max;       /* effective cap */
+    uint32_t open;      /* descriptors open now */
+    uint32_t pinned;    /* of which holding unsynced appends (never closed by the cache) */
+    uint64_t opens;     /* files opened since start */
+    uint64_t evictions; /* descriptors closed to stay under the cap */
+    uint64_t over_cap;  /* opens that found nothing to close and went over the cap */
+};
+void plog_open_files(struct log_open_files *out);
 
 /* Appends one or more complete, already validated v2 batches held in
  * writable memory (they are modified in place): assigns consecutive offsets

@@ -8,20 +8,30 @@
  *                         line 2: the offset in decimal
  *                       replaced atomically (write .tmp, fsync, rename, fsync dir);
  *                       absent until the first DeleteRecords.
+ *   leader-epoch-checkpoint   the leader-epoch cache (format in epoch_cache.c);
+ *                       absent until the first append.
  *   clean-shutdown      empty; written by plog_close after everything is
- *                       synced, removed (durably) by plog_open before any
- *                       append, so its presence proves the files are
- *                       exactly as the last close left them.
+ *                       synced. plog_open leaves it in place; it is removed
+ *                       (durably) before the first change to any file of
+ *                       the directory (log_begin_write), so its presence
+ *                       proves the files are exactly as the last clean
+ *                       close left them, and a log opened and closed
+ *                       without writes costs no fsync at all.
  *   *.tmp *.deleted *.cleaned *.swap   leftovers of interrupted work; removed at open.
  *
  * Recovery rules (see docs/STORAGE.md):
- *   - after a clean shutdown every segment gets SEGMENT_CHECK_TAIL;
+ *   - after a clean shutdown only the last segment is checked
+ *     (SEGMENT_CHECK_TAIL); the others are opened unloaded, with their size
+ *     from stat and their end taken from the next segment's name, and get
+ *     SEGMENT_CHECK_TAIL on first use;
  *   - otherwise the last segment gets SEGMENT_CHECK_FULL (rolls sync the
  *     segment they seal, so only the active one can be torn) and the
  *     others SEGMENT_CHECK_DEEP;
  *   - a segment left with no batch is deleted unless it is the only one;
  *   - index files without a .log are removed;
- *   - segments must not overlap in offsets, else the open fails (-EUCLEAN).
+ *   - segments must not overlap in offsets, else the open fails (-EUCLEAN);
+ *   - leader-epoch entries starting at or past the recovered log end are
+ *     dropped, and those below the log start folded into one at the start.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +44,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "storage/epoch_cache.h"
 #include "storage/fileio.h"
 #include "storage/log_internal.h"
 #include "storage/storage_limits.h"
@@ -76,8 +87,8 @@ static int push_base(int64_t **arr, uint32_t *n, int64_t base) {
 }
 
 /* Collects segment bases and removes leftovers of interrupted work. */
-static int list_dir(struct plog *log, struct listing *ls, struct log_recovery_report *rep) {
-    int fd = fcntl(log->dirfd, F_DUPFD_CLOEXEC, 0);
+static int list_dir(struct plog *log, int dirfd, struct listing *ls, struct log_recovery_report *rep) {
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return -errno;
     DIR *d = fdopendir(fd);
     if (!d) {
@@ -95,7 +106,7 @@ static int list_dir(struct plog *log, struct listing *ls, struct log_recovery_re
             stray = stray || has_suffix(e->d_name, stray_suffixes[i]);
         if (stray) {
             log_warn("storage", "removing stray file dir=%s file=%s", log->dir, e->d_name);
-            if (unlinkat(log->dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
+            if (unlinkat(dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
         } else if (fio_parse_segment_name(e->d_name, ".log", &base) == 0) {
             if (base > STORAGE_OFFSET_MAX) {
                 log_warn("storage", "ignoring segment with impossible base offset dir=%s file=%s", log->dir, e->d_name);
@@ -119,7 +130,8 @@ static int list_dir(struct plog *log, struct listing *ls, struct log_recovery_re
     return 0;
 }
 
-static void remove_orphan_indexes(struct plog *log, const struct listing *ls, struct log_recovery_report *rep) {
+static void remove_orphan_indexes(struct plog *log, int dirfd, const struct listing *ls,
+                                  struct log_recovery_report *rep) {
     for (uint32_t i = 0; i < ls->nindexes; i++) {
         int64_t base = ls->indexes[i];
         if (ls->nlogs > 0 && bsearch(&base, ls->logs, ls->nlogs, sizeof(*ls->logs), cmp_i64)) continue;
@@ -127,7 +139,7 @@ static void remove_orphan_indexes(struct plog *log, const struct listing *ls, st
         for (size_t k = 0; k < 2; k++) {
             char name[FIO_SEGMENT_NAME_BYTES];
             fio_segment_name(name, base, suffixes[k]);
-            if (unlinkat(log->dirfd, name, 0) == 0) {
+            if (unlinkat(dirfd, name, 0) == 0) {
                 log_warn("storage", "removed index without log dir=%s file=%s", log->dir, name);
                 rep->stray_files_removed++;
             }
@@ -136,10 +148,10 @@ static void remove_orphan_indexes(struct plog *log, const struct listing *ls, st
 }
 
 /* -ENOENT when absent, -EUCLEAN when unreadable as the documented format. */
-static int read_start_offset(struct plog *log, int64_t *out) {
+static int read_start_offset(int dirfd, int64_t *out) {
     char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
     size_t len;
-    int rc = fio_read_small(log->dirfd, LOG_START_OFFSET_FILE, buf, sizeof(buf), &len);
+    int rc = fio_read_small(dirfd, LOG_START_OFFSET_FILE, buf, sizeof(buf), &len);
     if (rc == -EFBIG) rc = -EUCLEAN;
     if (rc != 0) return rc;
     char *p = buf, *endp;
@@ -156,24 +168,85 @@ static int read_start_offset(struct plog *log, int64_t *out) {
 int log_write_start_offset(struct plog *log, int64_t offset) {
     char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
     int n = snprintf(buf, sizeof(buf), "%d\n%" PRId64 "\n", LOG_START_OFFSET_VERSION, offset);
-    int rc = fio_write_atomic(log->dirfd, LOG_START_OFFSET_FILE, buf, (size_t)n);
+    int dirfd = log_open_dirfd(log);
+    int rc = dirfd < 0 ? dirfd : fio_write_atomic(dirfd, LOG_START_OFFSET_FILE, buf, (size_t)n);
+    if (dirfd >= 0) close(dirfd);
     if (rc != 0) log_error("storage", "cannot persist log start offset dir=%s offset=%lld errno=%d", log->dir,
                            (long long)offset, -rc);
     return rc;
 }
 
-static int open_segments(struct plog *log, const struct listing *ls, bool clean,
-                         struct log_recovery_report *rep) {
-    struct segment_recovery rec = {0};
+int log_begin_write(struct plog *log) {
+    if (!log->clean_marker) return 0;
+    int dirfd = log_open_dirfd(log);
+    if (dirfd < 0) return dirfd;
     int rc = 0;
-    for (uint32_t i = 0; i < ls->nlogs && rc == 0; i++) {
-        enum segment_check check = clean ? SEGMENT_CHECK_TAIL
-                                 : i + 1 == ls->nlogs ? SEGMENT_CHECK_FULL : SEGMENT_CHECK_DEEP;
+    if (unlinkat(dirfd, LOG_CLEAN_MARKER, 0) != 0 && errno != ENOENT) rc = -errno;
+    if (rc == 0) rc = fio_fsync(dirfd);
+    close(dirfd);
+    if (rc != 0) {
+        log_error("storage", "cannot remove clean-shutdown marker before writing dir=%s errno=%d", log->dir, -rc);
+        return rc;
+    }
+    log->clean_marker = false;
+    return 0;
+}
+
+/* Leader epochs found in batches a full check walks (the unflushed tail
+ * after a crash), as Kafka's segment recovery does: the checkpoint may
+ * predate them. */
+struct epoch_replay {
+    struct epoch_cache *epochs;
+    bool changed;
+};
+
+static void epoch_from_batch(void *ctx, const struct rb_header *h) {
+    struct epoch_replay *r = ctx;
+    if (h->leader_epoch >= 0 && h->leader_epoch > ecache_latest_epoch(r->epochs) &&
+        ecache_assign(r->epochs, h->leader_epoch, h->base_offset) > 0)
+        r->changed = true;
+}
+
+/* After a clean shutdown: the last segment is checked, the others only
+ * stat'ed. A check that wants to repair first removes the marker. */
+static int open_segments_clean(struct plog *log, const struct listing *ls, struct segment_recovery *rec) {
+    int rc = 0;
+    for (uint32_t i = 0; i + 1 < ls->nlogs && rc == 0; i++) {
         struct segment *s;
         if ((rc = log_reserve_segment(log)) != 0) break;
-        rc = segment_open(log->dirfd, ls->logs[i], check, log->cfg.index_interval_bytes, log->dir, &rec, &s);
+        rc = segment_open_lazy(log->dir, ls->logs[i], ls->logs[i + 1], &s);
         if (rc == 0) log->segs[log->nsegs++] = s;
     }
+    if (rc != 0 || ls->nlogs == 0) return rc;
+    struct segment *s;
+    int64_t base = ls->logs[ls->nlogs - 1];
+    if ((rc = log_reserve_segment(log)) != 0) return rc;
+    rc = segment_open(log->dir, base, SEGMENT_CHECK_TAIL, false, log->cfg.index_interval_bytes, rec, &s);
+    if (rc == -EUCLEAN && (rc = log_begin_write(log)) == 0)
+        rc = segment_open(log->dir, base, SEGMENT_CHECK_TAIL, true, log->cfg.index_interval_bytes, rec, &s);
+    if (rc == 0) log->segs[log->nsegs++] = s;
+    return rc;
+}
+
+static int open_segments_crashed(struct plog *log, const struct listing *ls, struct segment_recovery *rec) {
+    int rc = 0;
+    for (uint32_t i = 0; i < ls->nlogs && rc == 0; i++) {
+        enum segment_check check = i + 1 == ls->nlogs ? SEGMENT_CHECK_FULL : SEGMENT_CHECK_DEEP;
+        struct segment *s;
+        if ((rc = log_reserve_segment(log)) != 0) break;
+        rc = segment_open(log->dir, ls->logs[i], check, true, log->cfg.index_interval_bytes, rec, &s);
+        if (rc == 0) log->segs[log->nsegs++] = s;
+    }
+    return rc;
+}
+
+/* *epochs_changed: batches walked by a full check added leader epochs. */
+static int open_segments(struct plog *log, const struct listing *ls, bool clean,
+                         struct log_recovery_report *rep, bool *epochs_changed) {
+    struct epoch_replay replay = {.epochs = &log->epochs};
+    struct segment_recovery rec = {.on_batch = epoch_from_batch, .ctx = &replay};
+    int rc = clean ? open_segments_clean(log, ls, &rec) : open_segments_crashed(log, ls, &rec);
+    *epochs_changed = replay.changed;
     rep->truncated_bytes += rec.truncated_bytes;
     rep->indexes_rebuilt += rec.indexes_rebuilt;
     if (rc != 0) return rc;
@@ -187,7 +260,7 @@ static int open_segments(struct plog *log, const struct listing *ls, bool clean,
         bool last_standing = kept == 0 && i + 1 == log->nsegs;
         if (s->size == 0 && !last_standing) {
             log_warn("storage", "removing empty segment dir=%s base_offset=%lld", log->dir, (long long)s->base_offset);
-            segment_unlink(log->dirfd, s);
+            segment_unlink(s);
             rep->stray_files_removed++;
             continue;
         }
@@ -201,15 +274,57 @@ static int open_segments(struct plog *log, const struct listing *ls, bool clean,
             return -EUCLEAN;
         }
     }
-    return 0;
+    if (log->nsegs == 0) return 0;
+    /* The active segment must be loaded: after a clean shutdown with an
+     * empty last segment (a roll just before close), the one before it,
+     * left unloaded above, takes its place. */
+    segment_set_active(log_active(log), true);
+    return log_load_segment(log, log_active(log));
 }
 
 static void free_log(struct plog *log) {
     for (uint32_t i = 0; i < log->nsegs; i++) segment_close(log->segs[i]);
     free(log->segs);
-    if (log->dirfd >= 0) close(log->dirfd);
+    ecache_free(&log->epochs);
     free(log->dir);
     free(log);
+}
+
+/* With no segment left (a new partition, or all removed), an empty one at
+ * the persisted start; its directory entry is made durable before any
+ * append can land in it. */
+static int create_first_segment(struct plog *log, int dirfd, int64_t start) {
+    struct segment *s;
+    int rc = log_reserve_segment(log);
+    if (rc == 0) rc = log_begin_write(log);
+    if (rc == 0) rc = segment_create(log->dir, start, &s);
+    if (rc != 0) return rc;
+    segment_set_active(s, true);
+    log->segs[log->nsegs++] = s;
+    return fio_fsync(dirfd);
+}
+
+/* Reads the leader-epoch checkpoint; a damaged one is ignored (an empty
+ * cache answers UNDEFINED, which is safe), an I/O error fails the open. */
+static int load_epochs(struct plog *log, int dirfd) {
+    int rc = ecache_read(&log->epochs, dirfd);
+    if (rc == -EUCLEAN) {
+        log_warn("storage", "ignoring unreadable leader-epoch-checkpoint dir=%s", log->dir);
+        rc = 0;
+    }
+    return rc;
+}
+
+/* Entries the recovered log can no longer back are dropped: those starting
+ * at or past its end (cut by recovery, or written before an append that
+ * failed), and those wholly below its start. */
+static int trim_epochs(struct plog *log, bool changed_by_recovery) {
+    bool changed = changed_by_recovery;
+    changed |= ecache_truncate_from_end(&log->epochs, plog_end_offset(log));
+    changed |= ecache_truncate_from_start(&log->epochs, log->start_offset);
+    if (!changed) return 0;
+    int rc = log_begin_write(log);
+    return rc != 0 ? rc : log_write_epochs(log);
 }
 
 int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
@@ -226,45 +341,40 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     }
     struct plog *log = calloc(1, sizeof(*log));
     if (!log) return -ENOMEM;
-    log->dirfd = -1;
     log->max_ts = log->max_ts_offset = log->first_unflushed_ms = -1;
+    log->max_ts_stale = true;
+    ecache_init(&log->epochs);
     log_config_apply(log, cfg);
     struct listing ls = {0};
+    int dirfd = -1;
     int rc = -ENOMEM;
     if (!(log->dir = strdup(dir))) goto out;
-    if ((log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         rc = -errno;
         goto out;
     }
-    bool clean = faccessat(log->dirfd, LOG_CLEAN_MARKER, F_OK, 0) == 0;
-    if ((rc = list_dir(log, &ls, rep)) != 0) goto out;
+    bool clean = faccessat(dirfd, LOG_CLEAN_MARKER, F_OK, 0) == 0;
+    log->clean_marker = clean;
+    if ((rc = list_dir(log, dirfd, &ls, rep)) != 0) goto out;
     rep->segments = ls.nlogs;
-    remove_orphan_indexes(log, &ls, rep);
-    if ((rc = open_segments(log, &ls, clean, rep)) != 0) goto out;
+    remove_orphan_indexes(log, dirfd, &ls, rep);
+    if ((rc = load_epochs(log, dirfd)) != 0) goto out;
+    bool epochs_recovered;
+    if ((rc = open_segments(log, &ls, clean, rep, &epochs_recovered)) != 0) goto out;
+    log->repairs = *rep;
+    log->repairs.segments = 0;
 
     int64_t start = 0;
-    int src = read_start_offset(log, &start);
+    int src = read_start_offset(dirfd, &start);
     if (src == -EUCLEAN) log_warn("storage", "ignoring unreadable %s dir=%s", LOG_START_OFFSET_FILE, dir);
     if (src != 0) start = 0;
-    if (log->nsegs == 0) {
-        struct segment *s;
-        if ((rc = log_reserve_segment(log)) != 0 || (rc = segment_create(log->dirfd, start, &s)) != 0) goto out;
-        log->segs[log->nsegs++] = s;
-    }
+    if (log->nsegs == 0 && (rc = create_first_segment(log, dirfd, start)) != 0) goto out;
     /* The start never lies below the first segment nor past the end (a
      * crash may have cut the tail it pointed into). */
     if (start < log->segs[0]->base_offset) start = log->segs[0]->base_offset;
     if (start > plog_end_offset(log)) start = plog_end_offset(log);
     log->start_offset = start;
-    if ((rc = log_recompute_max_ts(log)) != 0) goto out;
-
-    /* The marker must be gone for good before the first append, or a
-     * crash after it would be taken for a clean shutdown. */
-    if (unlinkat(log->dirfd, LOG_CLEAN_MARKER, 0) != 0 && errno != ENOENT) {
-        rc = -errno;
-        goto out;
-    }
-    if ((rc = fio_fsync(log->dirfd)) != 0) goto out;
+    if ((rc = trim_epochs(log, epochs_recovered)) != 0) goto out;
     if (rep->truncated_bytes > 0 || rep->stray_files_removed > 0)
         log_warn("storage", "log recovered dir=%s clean=%d segments=%u truncated_bytes=%llu indexes_rebuilt=%u "
                  "stray_files_removed=%u", dir, clean, rep->segments, (unsigned long long)rep->truncated_bytes,
@@ -273,6 +383,7 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     log = NULL;
     rc = 0;
 out:
+    if (dirfd >= 0) close(dirfd);
     free(ls.logs);
     free(ls.indexes);
     if (log) free_log(log);
@@ -281,9 +392,19 @@ out:
 
 void plog_close(struct plog *log) {
     if (!log) return;
+    /* Opened after a clean close and never written: the marker on disk
+     * still tells the truth, and nothing needs syncing. */
+    if (log->clean_marker && !log->failed) {
+        free_log(log);
+        return;
+    }
     int rc = log->failed;
     if (rc == 0) rc = segment_seal(log_active(log));
-    if (rc == 0) rc = fio_write_atomic(log->dirfd, LOG_CLEAN_MARKER, "", 0);
+    if (rc == 0) {
+        int dirfd = log_open_dirfd(log);
+        rc = dirfd < 0 ? dirfd : fio_write_atomic(dirfd, LOG_CLEAN_MARKER, "", 0);
+        if (dirfd >= 0) close(dirfd);
+    }
     if (rc != 0)
         log_warn("storage", "log closed without clean-shutdown marker dir=%s errno=%d", log->dir, -rc);
     free_log(log);
@@ -292,18 +413,15 @@ void plog_close(struct plog *log) {
 int plog_remove(struct plog *log) {
     if (!log) return 0;
     char *dir = log->dir;
-    log->dir = NULL;
-    int dirfd = log->dirfd;
-    log->dirfd = -1;
+    log->dir = NULL; /* kept for the removal below */
     free_log(log);
     int rc = 0;
-    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dirfd >= 0 ? fdopendir(dirfd) : NULL;
     if (!d) {
         rc = -errno;
-        if (fd >= 0) close(fd);
+        if (dirfd >= 0) close(dirfd);
     } else {
-        rewinddir(d); /* list_dir left the shared read position at the end */
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
@@ -311,7 +429,6 @@ int plog_remove(struct plog *log) {
         }
         closedir(d);
     }
-    close(dirfd);
     if (rc == 0 && rmdir(dir) != 0) rc = -errno;
     free(dir);
     return rc;

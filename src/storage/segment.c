@@ -19,11 +19,20 @@
  * the last batch meeting all of these.
  *
  * <base>.index and <base>.timeindex: see index.c.
+ *
+ * Descriptors: every file is reached through the descriptor cache
+ * (segment_fd and the two index accessors below), which may close it
+ * between any two acquisitions; so code here asks for a descriptor right
+ * before each use and never keeps one across opening another file. The
+ * .log descriptor is pinned from the first write after an fdatasync until
+ * the next one (see fdcache.h for why).
  */
 #include "storage/segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,62 +45,87 @@
 #define SEGMENT_LOG_SUFFIX ".log"
 #define SEGMENT_INDEX_SUFFIX ".index"
 #define SEGMENT_TIMEINDEX_SUFFIX ".timeindex"
-#define SEGMENT_FILE_MODE 0644
 
-static struct segment *segment_alloc(int64_t base_offset) {
+static struct segment *segment_alloc(const char *dir, int64_t base_offset) {
     struct segment *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     s->base_offset = base_offset;
     s->next_offset = base_offset;
-    s->log_fd = s->oidx.fd = s->tidx.fd = -1;
+    s->dir = dir;
+    fdc_file_init(&s->log_file, false);
+    fdc_file_init(&s->oidx_file, true);
+    fdc_file_init(&s->tidx_file, true);
     s->max_ts = -1;
     s->max_ts_batch_offset = -1;
     s->roll_base_ms = -1;
     return s;
 }
 
+static int segment_path(const struct segment *s, const char *suffix, char out[PATH_MAX]) {
+    int n = snprintf(out, PATH_MAX, "%s/%020lld%s", s->dir, (long long)s->base_offset, suffix);
+    return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The descriptor of one of the segment's files, opening it on a miss. */
+static int segment_file(struct segment *s, struct fdc_file *f, const char *suffix, int flags) {
+    if (fdc_is_open(f)) return fdc_use(f);
+    char path[PATH_MAX];
+    int rc = segment_path(s, suffix, path);
+    return rc != 0 ? rc : fdc_open(f, AT_FDCWD, path, flags);
+}
+
+int segment_fd(struct segment *s) { return segment_file(s, &s->log_file, SEGMENT_LOG_SUFFIX, 0); }
+static int oidx_fd(struct segment *s) { return segment_file(s, &s->oidx_file, SEGMENT_INDEX_SUFFIX, 0); }
+static int tidx_fd(struct segment *s) { return segment_file(s, &s->tidx_file, SEGMENT_TIMEINDEX_SUFFIX, 0); }
+
+/* fdatasync of the .log; on success its descriptor may be evicted again. */
+static int sync_log(struct segment *s) {
+    int fd = segment_fd(s);
+    if (fd < 0) return fd;
+    int rc = fio_fdatasync(fd);
+    if (rc == 0) fdc_unpin(&s->log_file);
+    return rc;
+}
+
+void segment_set_active(struct segment *s, bool active) {
+    s->active = active;
+    fdc_set_cold(&s->oidx_file, !active);
+    fdc_set_cold(&s->tidx_file, !active);
+}
+
 void segment_close(struct segment *s) {
     if (!s) return;
-    if (s->log_fd >= 0) close(s->log_fd);
-    if (s->oidx.fd >= 0) close(s->oidx.fd);
-    if (s->tidx.fd >= 0) close(s->tidx.fd);
+    fdc_close(&s->log_file);
+    fdc_close(&s->oidx_file);
+    fdc_close(&s->tidx_file);
     free(s);
 }
 
-void segment_unlink(int dirfd, struct segment *s) {
+void segment_unlink(struct segment *s) {
     static const char *const suffixes[] = {SEGMENT_LOG_SUFFIX, SEGMENT_INDEX_SUFFIX, SEGMENT_TIMEINDEX_SUFFIX};
-    char name[FIO_SEGMENT_NAME_BYTES];
+    char path[PATH_MAX];
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        fio_segment_name(name, s->base_offset, suffixes[i]);
-        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
-            log_warn("storage", "cannot remove segment file file=%s errno=%d", name, errno);
+        if (segment_path(s, suffixes[i], path) != 0) continue;
+        if (unlink(path) != 0 && errno != ENOENT)
+            log_warn("storage", "cannot remove segment file file=%s errno=%d", path, errno);
     }
     segment_close(s);
 }
 
-static int open_file(int dirfd, int64_t base, const char *suffix, int flags) {
-    char name[FIO_SEGMENT_NAME_BYTES];
-    fio_segment_name(name, base, suffix);
-    int fd = openat(dirfd, name, flags | O_RDWR | O_CLOEXEC, SEGMENT_FILE_MODE);
-    return fd < 0 ? -errno : fd;
-}
-
-int segment_create(int dirfd, int64_t base_offset, struct segment **out) {
-    struct segment *s = segment_alloc(base_offset);
+int segment_create(const char *dir, int64_t base_offset, struct segment **out) {
+    struct segment *s = segment_alloc(dir, base_offset);
     if (!s) return -ENOMEM;
+    s->loaded = true;
     int rc;
     /* O_TRUNC: a leftover index of the same name can only be a stray. */
-    if ((rc = open_file(dirfd, base_offset, SEGMENT_LOG_SUFFIX, O_CREAT | O_TRUNC)) < 0) goto fail;
-    s->log_fd = rc;
-    if ((rc = open_file(dirfd, base_offset, SEGMENT_INDEX_SUFFIX, O_CREAT | O_TRUNC)) < 0) goto fail;
-    s->oidx.fd = rc;
-    if ((rc = open_file(dirfd, base_offset, SEGMENT_TIMEINDEX_SUFFIX, O_CREAT | O_TRUNC)) < 0) goto fail;
-    s->tidx.fd = rc;
+    if ((rc = segment_file(s, &s->log_file, SEGMENT_LOG_SUFFIX, O_CREAT | O_TRUNC)) < 0 ||
+        (rc = segment_file(s, &s->oidx_file, SEGMENT_INDEX_SUFFIX, O_CREAT | O_TRUNC)) < 0 ||
+        (rc = segment_file(s, &s->tidx_file, SEGMENT_TIMEINDEX_SUFFIX, O_CREAT | O_TRUNC)) < 0) {
+        segment_unlink(s);
+        return rc;
+    }
     *out = s;
     return 0;
-fail:
-    segment_unlink(dirfd, s);
-    return rc;
 }
 
 /* Keeps the in-memory max timestamp and adds index entries for a batch
@@ -104,22 +138,26 @@ static int segment_index_batch(struct segment *s, uint64_t pos, const struct rb_
         s->max_ts_batch_offset = h->base_offset;
     }
     if (s->bytes_since_index >= index_interval_bytes) {
-        int rc;
+        int rc, fd;
         /* A full index only makes lookups walk further; the log rolls
          * before its next append. */
-        if (!oidx_full(&s->oidx) &&
-            (rc = oidx_append(&s->oidx, (uint32_t)(h->base_offset - s->base_offset), (uint32_t)pos)) != 0)
-            return rc;
-        if (s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) && !tidx_full(&s->tidx) &&
-            (rc = tidx_append(&s->tidx, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset))) != 0)
-            return rc;
+        if (!oidx_full(&s->oidx)) {
+            if ((fd = oidx_fd(s)) < 0) return fd;
+            if ((rc = oidx_append(&s->oidx, fd, (uint32_t)(h->base_offset - s->base_offset), (uint32_t)pos)) != 0)
+                return rc;
+        }
+        if (s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) && !tidx_full(&s->tidx)) {
+            if ((fd = tidx_fd(s)) < 0) return fd;
+            if ((rc = tidx_append(&s->tidx, fd, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset))) != 0)
+                return rc;
+        }
         s->bytes_since_index = 0;
     }
     s->bytes_since_index += rb_total_bytes(h);
     return 0;
 }
 
-/* ---- open-time checks ---- */
+/* ---- load-time checks ---- */
 
 struct walk {
     uint64_t end_pos;          /* end of the last valid batch */
@@ -148,9 +186,11 @@ static int crc_of_batch(int fd, uint64_t pos, uint32_t total, const uint8_t *hdr
 }
 
 /* Walks batches from pos to end, stopping at the first that breaks a
- * rule of the .log format; with `rebuild` each valid batch is indexed. */
+ * rule of the .log format; with `rebuild` each valid batch is indexed and
+ * reported to rec->on_batch. */
 static int walk_batches(struct segment *s, uint64_t pos, uint64_t end, int64_t min_base, bool check_crc,
-                        bool rebuild, uint32_t index_interval_bytes, struct walk *w) {
+                        bool rebuild, uint32_t index_interval_bytes, const struct segment_recovery *rec,
+                        struct walk *w) {
     *w = (struct walk){.end_pos = pos, .next_offset = -1, .max_ts = -1,
                        .max_ts_batch_offset = -1};
     uint8_t *chunk = NULL;
@@ -160,7 +200,10 @@ static int walk_batches(struct segment *s, uint64_t pos, uint64_t end, int64_t m
         uint8_t hdr[RB_HEADER_BYTES];
         struct rb_header h;
         if (end - pos < RB_HEADER_BYTES) { w->why = "torn_header"; break; }
-        rc = fio_pread_full(segment_fd(s), hdr, sizeof(hdr), (off_t)pos);
+        /* Asked for again on each batch: indexing below may open files. */
+        int fd = segment_fd(s);
+        if (fd < 0) { rc = fd; break; }
+        rc = fio_pread_full(fd, hdr, sizeof(hdr), (off_t)pos);
         if (rc == -ENODATA) { rc = 0; w->why = "file_shrank"; break; }
         if (rc != 0) break;
         rb_parse_header(hdr, sizeof(hdr), &h);
@@ -178,12 +221,15 @@ static int walk_batches(struct segment *s, uint64_t pos, uint64_t end, int64_t m
         }
         if (check_crc) {
             uint32_t crc;
-            rc = crc_of_batch(segment_fd(s), pos, total, hdr, &chunk, &crc);
+            rc = crc_of_batch(fd, pos, total, hdr, &chunk, &crc);
             if (rc == -ENODATA) { rc = 0; w->why = "file_shrank"; break; }
             if (rc != 0) break;
             if (crc != h.crc) { w->why = "crc_mismatch"; break; }
         }
-        if (rebuild && (rc = segment_index_batch(s, pos, &h, index_interval_bytes)) != 0) break;
+        if (rebuild) {
+            if ((rc = segment_index_batch(s, pos, &h, index_interval_bytes)) != 0) break;
+            if (rec && rec->on_batch) rec->on_batch(rec->ctx, &h);
+        }
         if (h.max_timestamp > w->max_ts) {
             w->max_ts = h.max_timestamp;
             w->max_ts_batch_offset = h.base_offset;
@@ -199,17 +245,20 @@ static int walk_batches(struct segment *s, uint64_t pos, uint64_t end, int64_t m
 
 static int64_t file_mtime_ms(int fd) {
     struct stat st;
-    if (fstat(fd, &st) != 0) return -1;
+    if (fd < 0 || fstat(fd, &st) != 0) return -1;
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
 /* Trusts the indexes as far as cheap checks allow and walks only the tail
  * after the last offset index entry. -EUCLEAN sends the caller to a full
  * check. */
-static int check_tail(struct segment *s, uint64_t file_size, bool deep, const char *dir) {
-    int rc = oidx_load(&s->oidx, file_size, deep);
-    if (rc == 0) rc = tidx_load(&s->tidx, deep);
+static int check_tail(struct segment *s, uint64_t file_size, bool deep) {
+    int fd = oidx_fd(s);
+    if (fd < 0) return fd;
+    int rc = oidx_load(&s->oidx, fd, file_size, deep);
     if (rc != 0) return rc;
+    if ((fd = tidx_fd(s)) < 0) return fd;
+    if ((rc = tidx_load(&s->tidx, fd, deep)) != 0) return rc;
     uint64_t start = 0;
     int64_t min_base = s->base_offset;
     if (s->oidx.entries > 0) {
@@ -218,18 +267,19 @@ static int check_tail(struct segment *s, uint64_t file_size, bool deep, const ch
         start = s->oidx.last_pos;
         min_base = s->base_offset + s->oidx.last_rel;
         /* The last entry must point at the start of the batch it names. */
-        rc = fio_pread_full(segment_fd(s), hdr, sizeof(hdr), (off_t)start);
+        if ((fd = segment_fd(s)) < 0) return fd;
+        rc = fio_pread_full(fd, hdr, sizeof(hdr), (off_t)start);
         if (rc == -ENODATA) return -EUCLEAN;
         if (rc != 0) return rc;
         rb_parse_header(hdr, sizeof(hdr), &h);
         if (h.base_offset != min_base) return -EUCLEAN;
     }
     struct walk w;
-    rc = walk_batches(s, start, file_size, min_base, deep, false, 0, &w);
+    rc = walk_batches(s, start, file_size, min_base, deep, false, 0, NULL, &w);
     if (rc != 0) return rc;
     if (w.why) {
         log_warn("storage", "segment tail check failed, checking whole segment dir=%s base_offset=%lld "
-                 "position=%llu reason=%s", dir, (long long)s->base_offset, (unsigned long long)w.end_pos, w.why);
+                 "position=%llu reason=%s", s->dir, (long long)s->base_offset, (unsigned long long)w.end_pos, w.why);
         return -EUCLEAN;
     }
     s->size = file_size;
@@ -248,26 +298,30 @@ static int check_tail(struct segment *s, uint64_t file_size, bool deep, const ch
 }
 
 /* Checks every batch, rebuilds both indexes, truncates at the first bad batch. */
-static int check_full(struct segment *s, uint64_t file_size, uint32_t index_interval_bytes, const char *dir,
+static int check_full(struct segment *s, uint64_t file_size, uint32_t index_interval_bytes,
                       struct segment_recovery *rec) {
-    int rc = oidx_reset(&s->oidx);
-    if (rc == 0) rc = tidx_reset(&s->tidx);
+    int fd = oidx_fd(s);
+    int rc = fd < 0 ? fd : oidx_reset(&s->oidx, fd);
     if (rc != 0) return rc;
+    if ((fd = tidx_fd(s)) < 0) return fd;
+    if ((rc = tidx_reset(&s->tidx, fd)) != 0) return rc;
     s->bytes_since_index = 0;
     s->max_ts = -1;
     s->max_ts_batch_offset = -1;
     struct walk w;
-    rc = walk_batches(s, 0, file_size, s->base_offset, true, true, index_interval_bytes, &w);
+    rc = walk_batches(s, 0, file_size, s->base_offset, true, true, index_interval_bytes, rec, &w);
     if (rc != 0) return rc;
     rec->indexes_rebuilt += 2;
     if (w.end_pos < file_size) {
         log_warn("storage", "truncating corrupt or torn segment tail dir=%s base_offset=%lld position=%llu "
-                 "dropped_bytes=%llu reason=%s", dir, (long long)s->base_offset,
+                 "dropped_bytes=%llu reason=%s", s->dir, (long long)s->base_offset,
                  (unsigned long long)w.end_pos, (unsigned long long)(file_size - w.end_pos),
                  w.why ? w.why : "unknown");
-        if ((rc = fio_ftruncate(segment_fd(s), (off_t)w.end_pos)) != 0) return rc;
+        if ((fd = segment_fd(s)) < 0) return fd;
+        fdc_pin(&s->log_file);
+        if ((rc = fio_ftruncate(fd, (off_t)w.end_pos)) != 0) return rc;
         /* New appends land where the garbage was; make the cut durable first. */
-        if ((rc = fio_fdatasync(segment_fd(s))) != 0) return rc;
+        if ((rc = sync_log(s)) != 0) return rc;
         rec->truncated_bytes += file_size - w.end_pos;
     }
     s->size = w.end_pos;
@@ -275,65 +329,95 @@ static int check_full(struct segment *s, uint64_t file_size, uint32_t index_inte
     return 0;
 }
 
-int segment_open(int dirfd, int64_t base_offset, enum segment_check check, uint32_t index_interval_bytes,
-                 const char *dir, struct segment_recovery *rec, struct segment **out) {
-    struct segment *s = segment_alloc(base_offset);
-    if (!s) return -ENOMEM;
-    bool missing_index = false;
-    int rc = open_file(dirfd, base_offset, SEGMENT_LOG_SUFFIX, 0);
-    if (rc < 0) goto fail;
-    s->log_fd = rc;
-    rc = open_file(dirfd, base_offset, SEGMENT_INDEX_SUFFIX, 0);
-    if (rc == -ENOENT) {
-        missing_index = true;
-        rc = open_file(dirfd, base_offset, SEGMENT_INDEX_SUFFIX, O_CREAT);
-    }
-    if (rc < 0) goto fail;
-    s->oidx.fd = rc;
-    rc = open_file(dirfd, base_offset, SEGMENT_TIMEINDEX_SUFFIX, 0);
-    if (rc == -ENOENT) {
-        missing_index = true;
-        rc = open_file(dirfd, base_offset, SEGMENT_TIMEINDEX_SUFFIX, O_CREAT);
-    }
-    if (rc < 0) goto fail;
-    s->tidx.fd = rc;
+/* Opens an index file that must exist; -EUCLEAN (rebuild it) when it is
+ * missing, after creating it if allowed. */
+static int open_index(struct segment *s, struct fdc_file *f, const char *suffix, bool may_create) {
+    int rc = segment_file(s, f, suffix, 0);
+    if (rc != -ENOENT) return rc < 0 ? rc : 0;
+    if (!may_create) return -EUCLEAN;
+    rc = segment_file(s, f, suffix, O_CREAT);
+    return rc < 0 ? rc : -EUCLEAN;
+}
 
+int segment_load(struct segment *s, enum segment_check check, bool may_repair, uint32_t index_interval_bytes,
+                 struct segment_recovery *rec) {
+    if (s->loaded) return 0;
+    int fd = segment_fd(s);
+    if (fd < 0) return fd;
     struct stat st;
-    if (fstat(segment_fd(s), &st) != 0) {
-        rc = -errno;
-        goto fail;
-    }
+    if (fstat(fd, &st) != 0) return -errno;
     uint64_t file_size = (uint64_t)st.st_size;
-    rc = -EUCLEAN;
-    if (check != SEGMENT_CHECK_FULL && !missing_index)
-        rc = check_tail(s, file_size, check == SEGMENT_CHECK_DEEP, dir);
-    if (rc == -EUCLEAN) rc = check_full(s, file_size, index_interval_bytes, dir, rec);
-    if (rc != 0) goto fail;
+    int orc = open_index(s, &s->oidx_file, SEGMENT_INDEX_SUFFIX, may_repair);
+    int trc = open_index(s, &s->tidx_file, SEGMENT_TIMEINDEX_SUFFIX, may_repair);
+    if (orc != 0 && orc != -EUCLEAN) return orc;
+    if (trc != 0 && trc != -EUCLEAN) return trc;
+    int rc = -EUCLEAN;
+    if (check != SEGMENT_CHECK_FULL && orc == 0 && trc == 0) rc = check_tail(s, file_size, check == SEGMENT_CHECK_DEEP);
+    if (rc == -EUCLEAN) {
+        if (!may_repair) return -EUCLEAN;
+        rc = check_full(s, file_size, index_interval_bytes, rec);
+    }
+    if (rc != 0) return rc;
 
     if (s->size > 0) {
         /* segment.ms counts from the first batch's time, but never from
          * later than the last write (a producer clock far in the future
          * must not keep a segment open forever). */
         struct rb_header h;
-        int64_t mtime = file_mtime_ms(segment_fd(s));
-        s->roll_base_ms = mtime;
-        if (segment_read_header(s, 0, &h) == 0 && h.max_timestamp >= 0 && h.max_timestamp < mtime)
+        s->roll_base_ms = file_mtime_ms(segment_fd(s));
+        if (segment_read_header(s, 0, &h) == 0 && h.max_timestamp >= 0 && h.max_timestamp < s->roll_base_ms)
             s->roll_base_ms = h.max_timestamp;
+    }
+    s->loaded = true;
+    return 0;
+}
+
+int segment_open(const char *dir, int64_t base_offset, enum segment_check check, bool may_repair,
+                 uint32_t index_interval_bytes, struct segment_recovery *rec, struct segment **out) {
+    struct segment *s = segment_alloc(dir, base_offset);
+    if (!s) return -ENOMEM;
+    int rc = segment_load(s, check, may_repair, index_interval_bytes, rec);
+    if (rc != 0) {
+        segment_close(s);
+        return rc;
     }
     *out = s;
     return 0;
-fail:
-    segment_close(s);
-    return rc;
+}
+
+int segment_open_lazy(const char *dir, int64_t base_offset, int64_t next_base, struct segment **out) {
+    struct segment *s = segment_alloc(dir, base_offset);
+    if (!s) return -ENOMEM;
+    char path[PATH_MAX];
+    struct stat st;
+    int rc = segment_path(s, SEGMENT_LOG_SUFFIX, path);
+    if (rc == 0 && stat(path, &st) != 0) rc = -errno;
+    if (rc != 0) {
+        segment_close(s);
+        return rc;
+    }
+    s->size = (uint64_t)st.st_size;
+    s->next_offset = next_base;
+    *out = s;
+    return 0;
 }
 
 /* ---- runtime ---- */
 
 int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_t index_interval_bytes,
                    bool sync, bool *sync_failed) {
-    const struct segment saved = *s;
+    /* Only the metadata is saved: the descriptor handles are the cache's
+     * (their list links move with every use). */
+    const uint64_t saved_size = s->size, saved_bytes_since_index = s->bytes_since_index;
+    const int64_t saved_max_ts = s->max_ts, saved_max_ts_batch_offset = s->max_ts_batch_offset;
+    const struct offset_index saved_oidx = s->oidx;
+    const struct time_index saved_tidx = s->tidx;
     *sync_failed = false;
-    int rc = fio_pwrite_full(segment_fd(s), data, len, (off_t)s->size);
+    int fd = segment_fd(s);
+    if (fd < 0) return fd;
+    /* From the first unsynced byte on, the descriptor must stay open. */
+    fdc_pin(&s->log_file);
+    int rc = fio_pwrite_full(fd, data, len, (off_t)s->size);
     uint64_t pos = 0;
     int64_t next = s->next_offset;
     while (rc == 0 && pos < len) {
@@ -344,19 +428,23 @@ int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_
         next = rb_last_offset(&h) + 1;
     }
     if (rc == 0 && sync) {
-        rc = fio_fdatasync(segment_fd(s));
+        rc = sync_log(s);
         *sync_failed = rc != 0;
     }
     if (rc != 0) {
         /* Never leave a partial batch behind: cut the log and the indexes
          * back to where this append started. */
-        int trc = fio_ftruncate(segment_fd(s), (off_t)saved.size);
+        int trc = (fd = segment_fd(s)) < 0 ? fd : fio_ftruncate(fd, (off_t)saved_size);
         if (trc != 0)
             log_error("storage", "cannot truncate after failed append base_offset=%lld size=%llu errno=%d",
-                      (long long)s->base_offset, (unsigned long long)saved.size, -trc);
-        oidx_rollback(&s->oidx, &saved.oidx);
-        tidx_rollback(&s->tidx, &saved.tidx);
-        *s = saved;
+                      (long long)s->base_offset, (unsigned long long)saved_size, -trc);
+        if ((fd = oidx_fd(s)) >= 0) oidx_rollback(&s->oidx, fd, &saved_oidx);
+        else s->oidx = saved_oidx;
+        if ((fd = tidx_fd(s)) >= 0) tidx_rollback(&s->tidx, fd, &saved_tidx);
+        else s->tidx = saved_tidx;
+        s->bytes_since_index = saved_bytes_since_index;
+        s->max_ts = saved_max_ts;
+        s->max_ts_batch_offset = saved_max_ts_batch_offset;
         return rc;
     }
     s->size += len;
@@ -364,28 +452,36 @@ int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_
     return 0;
 }
 
-int segment_sync(struct segment *s) { return fio_fdatasync(segment_fd(s)); }
+int segment_sync(struct segment *s) { return sync_log(s); }
 
 int segment_seal(struct segment *s) {
     struct stat st;
     int rc = 0;
+    int fd = segment_fd(s);
+    if (fd < 0) return fd;
     /* Bytes past size can only be the remains of a failed append whose
      * truncation also failed; do not let them reach the next open. */
-    if (fstat(segment_fd(s), &st) == 0 && (uint64_t)st.st_size > s->size)
-        rc = fio_ftruncate(segment_fd(s), (off_t)s->size);
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > s->size) {
+        fdc_pin(&s->log_file);
+        rc = fio_ftruncate(fd, (off_t)s->size);
+    }
     if (rc == 0 && s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) &&
-        !tidx_full(&s->tidx))
-        rc = tidx_append(&s->tidx, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset));
-    if (rc == 0) rc = fio_fdatasync(segment_fd(s));
-    if (rc == 0) rc = fio_fdatasync(s->oidx.fd);
-    if (rc == 0) rc = fio_fdatasync(s->tidx.fd);
+        !tidx_full(&s->tidx)) {
+        fd = tidx_fd(s);
+        rc = fd < 0 ? fd : tidx_append(&s->tidx, fd, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset));
+    }
+    if (rc == 0) rc = sync_log(s);
+    if (rc == 0) rc = (fd = oidx_fd(s)) < 0 ? fd : fio_fdatasync(fd);
+    if (rc == 0) rc = (fd = tidx_fd(s)) < 0 ? fd : fio_fdatasync(fd);
     return rc;
 }
 
-int segment_read_header(const struct segment *s, uint64_t pos, struct rb_header *h) {
+int segment_read_header(struct segment *s, uint64_t pos, struct rb_header *h) {
     uint8_t hdr[RB_HEADER_BYTES];
     if (pos + RB_HEADER_BYTES > s->size) goto corrupt;
-    int rc = fio_pread_full(segment_fd(s), hdr, sizeof(hdr), (off_t)pos);
+    int fd = segment_fd(s);
+    if (fd < 0) return fd;
+    int rc = fio_pread_full(fd, hdr, sizeof(hdr), (off_t)pos);
     if (rc == -ENODATA) goto corrupt;
     if (rc != 0) return rc;
     rb_parse_header(hdr, sizeof(hdr), h);
@@ -395,24 +491,27 @@ int segment_read_header(const struct segment *s, uint64_t pos, struct rb_header 
     return 0;
 corrupt:
     /* The file changed under us (or a check at open was too trusting). */
-    log_error("storage", "corrupt batch header in open segment base_offset=%lld position=%llu size=%llu",
-              (long long)s->base_offset, (unsigned long long)pos, (unsigned long long)s->size);
+    log_error("storage", "corrupt batch header in open segment dir=%s base_offset=%lld position=%llu size=%llu",
+              s->dir, (long long)s->base_offset, (unsigned long long)pos, (unsigned long long)s->size);
     return -EUCLEAN;
 }
 
 /* Position of a batch at or before the one holding `offset`. */
-static int index_start(const struct segment *s, int64_t offset, uint64_t *pos) {
+static int index_start(struct segment *s, int64_t offset, uint64_t *pos) {
     *pos = 0;
     if (offset <= s->base_offset) return 0;
     int64_t rel = offset - s->base_offset;
-    uint32_t p;
-    int rc = oidx_lookup(&s->oidx, rel > UINT32_MAX ? UINT32_MAX : (uint32_t)rel, NULL, &p);
+    uint32_t rel32 = rel > UINT32_MAX ? UINT32_MAX : (uint32_t)rel, p;
+    /* The usual tail lookup is answered from memory without the file. */
+    int fd = oidx_needs_file(&s->oidx, rel32) ? oidx_fd(s) : -1;
+    if (fd < 0 && oidx_needs_file(&s->oidx, rel32)) return fd;
+    int rc = oidx_lookup(&s->oidx, fd, rel32, NULL, &p);
     if (rc < 0) return rc;
     if (rc == 0) *pos = p;
     return 0;
 }
 
-int segment_locate(const struct segment *s, int64_t offset, uint64_t *pos_out, struct rb_header *h) {
+int segment_locate(struct segment *s, int64_t offset, uint64_t *pos_out, struct rb_header *h) {
     if (offset >= s->next_offset) return 1;
     uint64_t pos;
     int rc = index_start(s, offset, &pos);
@@ -428,7 +527,7 @@ int segment_locate(const struct segment *s, int64_t offset, uint64_t *pos_out, s
     return 1;
 }
 
-int segment_position_of(const struct segment *s, int64_t offset, uint64_t from, uint64_t *pos_out) {
+int segment_position_of(struct segment *s, int64_t offset, uint64_t from, uint64_t *pos_out) {
     uint64_t pos;
     int rc = index_start(s, offset, &pos);
     if (rc != 0) return rc;
@@ -443,7 +542,7 @@ int segment_position_of(const struct segment *s, int64_t offset, uint64_t from, 
     return 0;
 }
 
-int segment_read_batch(const struct segment *s, uint64_t pos, uint32_t total, uint8_t **buf, uint32_t *cap) {
+int segment_read_batch(struct segment *s, uint64_t pos, uint32_t total, uint8_t **buf, uint32_t *cap) {
     if (total > STORAGE_BATCH_BYTES_MAX) return -EINVAL;
     if (total > *cap) {
         uint8_t *nb = realloc(*buf, total);
@@ -451,16 +550,19 @@ int segment_read_batch(const struct segment *s, uint64_t pos, uint32_t total, ui
         *buf = nb;
         *cap = total;
     }
-    int rc = fio_pread_full(segment_fd(s), *buf, total, (off_t)pos);
+    int fd = segment_fd(s);
+    if (fd < 0) return fd;
+    int rc = fio_pread_full(fd, *buf, total, (off_t)pos);
     return rc == -ENODATA ? -EUCLEAN : rc;
 }
 
-int segment_find_time(const struct segment *s, int64_t ts, int64_t min_offset, int64_t *offset,
-                      int64_t *timestamp) {
+int segment_find_time(struct segment *s, int64_t ts, int64_t min_offset, int64_t *offset, int64_t *timestamp) {
     int64_t from = s->base_offset;
     int64_t entry_ts;
     uint32_t rel;
-    int rc = tidx_lookup(&s->tidx, ts, &entry_ts, &rel);
+    int fd = tidx_needs_file(&s->tidx, ts) ? tidx_fd(s) : -1;
+    if (fd < 0 && tidx_needs_file(&s->tidx, ts)) return fd;
+    int rc = tidx_lookup(&s->tidx, fd, ts, &entry_ts, &rel);
     if (rc < 0) return rc;
     if (rc == 0) from = s->base_offset + rel;
     if (from < min_offset) from = min_offset;
@@ -513,6 +615,6 @@ int segment_find_time(const struct segment *s, int64_t ts, int64_t min_offset, i
     return rc;
 }
 
-int64_t segment_largest_timestamp(const struct segment *s) {
+int64_t segment_largest_timestamp(struct segment *s) {
     return s->max_ts >= 0 ? s->max_ts : file_mtime_ms(segment_fd(s));
 }

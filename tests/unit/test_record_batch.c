@@ -297,6 +297,14 @@ static void test_walk_errors(void) {
     CHECK_EQ_INT(batch_builder_add_at(&bb, INT64_MAX, NULL, -1, "v", 1), 0);
     size_t n = finish_into_buf(&bb);
     CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_OK);
+    /* That delta is a 10-byte varlong (after length and attributes) whose
+     * last byte holds bit 63 alone. Bits above it are refused, though
+     * Kafka's decoder would drop them: no encoder writes them. */
+    CHECK_EQ_INT(buf[RB_HEADER_BYTES + 11], 0x01);
+    buf[RB_HEADER_BYTES + 11] = 0x03;
+    refresh_crc(n);
+    CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_ERR_RECORDS);
+    buf[RB_HEADER_BYTES + 11] = 0x01;
     rb_put_be64(buf + RB_OFF_BASE_TIMESTAMP, 1);
     refresh_crc(n);
     CHECK_EQ_INT(rb_validate(buf, n, NULL), RB_OK);

@@ -43,7 +43,7 @@ const TOPIC_ALREADY_EXISTS = 'TOPIC_ALREADY_EXISTS'
 // API keys (Kafka protocol).
 const API = {
   Produce: 0, Fetch: 1, ListOffsets: 2, Metadata: 3, FindCoordinator: 10, JoinGroup: 11,
-  Heartbeat: 12, LeaveGroup: 13, SyncGroup: 14, OffsetCommit: 8, OffsetFetch: 9,
+  Heartbeat: 12, LeaveGroup: 13, SyncGroup: 14, OffsetCommit: 8, OffsetFetch: 9, ListGroups: 16,
   ApiVersions: 18, CreateTopics: 19, DeleteTopics: 20, DeleteRecords: 21, InitProducerId: 22,
   DescribeConfigs: 32, AlterConfigs: 33, CreatePartitions: 37,
 }
@@ -207,14 +207,21 @@ async function withCluster(fn) {
   }
 }
 
-// Fetches one partition from `offset` up to the high watermark with
-// KafkaJS's Fetch (v11), returning {records, highWatermark, logStartOffset}.
-async function fetchPartition(cluster, topic, partition, offset) {
+async function leaderOf(cluster, topic, partition) {
   await cluster.addTargetTopic(topic)
   const leaders = cluster.findLeaderForPartitions(topic, [partition])
   const nodeIds = Object.keys(leaders)
   assert.strictEqual(nodeIds.length, 1, `no leader for ${topic}/${partition}: ${JSON.stringify(leaders)}`)
-  const broker = await cluster.findBroker({ nodeId: nodeIds[0] })
+  return cluster.findBroker({ nodeId: nodeIds[0] })
+}
+
+// Fetches one partition from `offset` up to the high watermark with
+// KafkaJS's Fetch (v11), returning {records, highWatermark, logStartOffset}.
+// Checks the v11 partition header fields a single node must fill: last
+// stable offset = high watermark (no transactions), no aborted
+// transactions, no preferred read replica (-1).
+async function fetchPartition(cluster, topic, partition, offset) {
+  const broker = await leaderOf(cluster, topic, partition)
   const records = []
   let next = BigInt(offset)
   let hw = null
@@ -230,6 +237,9 @@ async function fetchPartition(cluster, topic, partition, offset) {
     })
     const p = resp.responses[0].partitions[0]
     assert.strictEqual(p.errorCode, 0)
+    assert.strictEqual(p.lastStableOffset, p.highWatermark, 'last stable offset')
+    assert.deepStrictEqual(p.abortedTransactions, [], 'aborted transactions')
+    assert.strictEqual(p.preferredReadReplica, -1, 'preferred read replica')
     hw = BigInt(p.highWatermark)
     lso = BigInt(p.lastStartOffset)
     for (const m of p.messages) {
@@ -340,10 +350,23 @@ test('kafkajs_create_topics', async () => {
   })
 })
 
+// KafkaJS's admin sends Metadata v6 with allow_auto_topic_creation=false:
+// the topic must stay absent although the broker auto-creates by default.
 test('kafkajs_fetch_topic_metadata_unknown', async () => {
   await withAdmin(async admin => {
-    await expectKafkaError(() => admin.fetchTopicMetadata({ topics: [topicName('absent')] }),
+    const absent = topicName('absent')
+    await expectKafkaError(() => admin.fetchTopicMetadata({ topics: [absent] }),
       'UNKNOWN_TOPIC_OR_PARTITION', 'metadata of an absent topic (admin does not auto-create)')
+    assert.ok(!(await admin.listTopics()).includes(absent), 'Metadata with allow_auto_topic_creation=false created it')
+  })
+  // Same through a producer that opts out of auto-creation.
+  const absent2 = topicName('absent2')
+  await withProducer({ allowAutoTopicCreation: false, retry: { retries: 1, initialRetryTime: 100 } }, async p => {
+    await expectKafkaError(() => p.send({ topic: absent2, acks: -1, messages: [{ value: 'x' }] }),
+      'UNKNOWN_TOPIC_OR_PARTITION', 'producing to an absent topic without auto-create')
+  })
+  await withAdmin(async admin => {
+    assert.ok(!(await admin.listTopics()).includes(absent2), 'a producer without auto-create created the topic')
   })
 })
 
@@ -556,6 +579,37 @@ test('kafkajs_produce_acks_and_send_batch', async () => {
   })
 })
 
+// Fetch long poll: at the high watermark the broker holds the request for
+// max_wait_ms when nothing arrives, and answers early when a record does.
+test('kafkajs_fetch_long_poll', async () => {
+  const topic = topicName('poll')
+  await withAdmin(admin => createTopic(admin, topic, 1))
+  await withProducer({}, p => p.send({ topic, acks: -1, messages: [{ value: 'first' }] }))
+  await withCluster(async cluster => {
+    const broker = await leaderOf(cluster, topic, 0)
+    const fetchAt = (offset, maxWaitTime) => broker.fetch({
+      replicaId: -1, isolationLevel: 1, maxWaitTime, minBytes: 1, maxBytes: 1 << 20,
+      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: String(offset), maxBytes: 1 << 20 }] }],
+    })
+    let t0 = Date.now()
+    let resp = await fetchAt(1, 1500)
+    let waited = Date.now() - t0
+    assert.deepStrictEqual(resp.responses[0].partitions[0].messages, [])
+    assert.ok(waited >= 1300, `empty fetch answered after ${waited} ms, max_wait_ms was 1500`)
+    assert.ok(waited < 6000, `empty fetch answered after ${waited} ms, max_wait_ms was 1500`)
+    // A record produced while the fetch waits wakes it.
+    t0 = Date.now()
+    const pending = fetchAt(1, 10000)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    await withProducer({}, p => p.send({ topic, acks: -1, messages: [{ value: 'second' }] }))
+    resp = await pending
+    waited = Date.now() - t0
+    const msgs = resp.responses[0].partitions[0].messages
+    assert.deepStrictEqual(msgs.map(m => m.value.toString()), ['second'])
+    assert.ok(waited < 5000, `fetch woken by a produce after ${waited} ms (max_wait_ms 10000)`)
+  })
+})
+
 // Default partitioner by key, producer-side auto topic creation
 // (Metadata v6 allow_auto_topic_creation).
 test('kafkajs_produce_auto_create_and_key_partitioning', async () => {
@@ -707,10 +761,11 @@ test('kafkajs_produce_for_kcat', async () => {
 // OffsetCommit/OffsetFetch; skipped while the broker does not serve them.
 test('kafkajs_consumer_group_run', async () => {
   const groupApis = ['FindCoordinator', 'JoinGroup', 'SyncGroup', 'Heartbeat', 'LeaveGroup', 'OffsetCommit', 'OffsetFetch']
-  const missing = await withCluster(async cluster => {
+  const versions = await withCluster(async cluster => {
     const broker = await cluster.findBroker({ nodeId: String(cluster.getNodeIds()[0]) })
-    return groupApis.filter(n => !broker.versions[API[n]])
+    return broker.versions
   })
+  const missing = groupApis.filter(n => !versions[API[n]])
   if (missing.length) throw new Skip(`broker does not advertise ${missing.join(', ')} (consumer groups not served yet)`)
 
   const topic = topicName('group')
@@ -736,6 +791,18 @@ test('kafkajs_consumer_group_run', async () => {
   } finally {
     await consumer.disconnect()
   }
+  // The group committed its position (OffsetCommit), read back with
+  // OffsetFetch; ListGroups (when served) lists it.
+  await withAdmin(async admin => {
+    const [{ partitions }] = await admin.fetchOffsets({ groupId: `${prefix}-group`, topics: [topic] })
+    const high = await admin.fetchTopicOffsets(topic)
+    const committed = partitions.map(p => [p.partition, p.offset]).sort()
+    assert.deepStrictEqual(committed, high.map(h => [h.partition, h.high]).sort(), 'committed offsets = high watermarks')
+    if (versions[API.ListGroups]) {
+      const { groups } = await admin.listGroups()
+      assert.ok(groups.some(g => g.groupId === `${prefix}-group`), `group not listed: ${JSON.stringify(groups)}`)
+    }
+  })
 })
 
 runAll().then(
