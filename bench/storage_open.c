@@ -21,14 +21,19 @@
  *     build/rel/src/protocol/[a-z]*.o build/rel/src/core/[a-z]*.o -lzstd -llz4 -lsnappy -lz -lpthread -lm
  * Run:
  *   build/bench/storage_open [-n partitions] [-d parent_dir] [-j setup_workers]
- *                            [-m open_files_max] [-c] [-C] [-k]
+ *                            [-m open_files_max] [-c] [-p threads] [-C] [-k]
  *   -c drops the page cache before each timed open (needs root; skipped if refused)
+ *   -p T after dropping the page cache, first reads every partition's
+ *      files with T threads (an experiment: how much of a cold start is
+ *      I/O latency that a parallel warm-up, which the broker does not do
+ *      yet, would hide); timed separately
  *   -C also times the close after the crash open
  *   -k keeps the directory (a later run with the same -d and -n reuses it)
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +51,8 @@
 #define BENCH_PARTITIONS_DEFAULT 100000
 #define BENCH_WORKERS_DEFAULT 8
 #define BENCH_WORKERS_MAX 64
+#define BENCH_PREFETCH_THREADS_MAX 256
+#define BENCH_PREFETCH_READ_BYTES 4096
 #define BENCH_RECORDS 10       /* per partition, one batch */
 #define BENCH_VALUE_BYTES 100  /* per record */
 #define BENCH_BATCH_BYTES_MAX 4096
@@ -158,6 +165,55 @@ static void drop_caches(bool wanted) {
     if (fd >= 0) close(fd);
 }
 
+/* ---- optional parallel warm-up ---- */
+
+struct prefetch_arg {
+    int first, step, n;
+};
+
+static void *prefetch_thread(void *opaque) {
+    const struct prefetch_arg *a = opaque;
+    char dir[BENCH_PATH_BYTES], path[BENCH_PATH_BYTES + 300];
+    uint8_t buf[BENCH_PREFETCH_READ_BYTES];
+    for (int i = a->first; i < a->n; i += a->step) {
+        partition_dir(dir, i);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            if (fstat(fd, &st) == 0 && st.st_size > 0) {
+                ssize_t ignored = pread(fd, buf, sizeof(buf), 0);
+                if (st.st_size > (off_t)sizeof(buf))
+                    ignored = pread(fd, buf, sizeof(buf), st.st_size - (off_t)sizeof(buf));
+                (void)ignored;
+            }
+            close(fd);
+        }
+        closedir(d);
+    }
+    return NULL;
+}
+
+static void prefetch(int n, int threads) {
+    if (threads <= 0) return;
+    pthread_t tids[BENCH_PREFETCH_THREADS_MAX];
+    struct prefetch_arg args[BENCH_PREFETCH_THREADS_MAX];
+    double t0 = now_s();
+    int started = 0;
+    for (int t = 0; t < threads; t++) {
+        args[t] = (struct prefetch_arg){.first = t, .step = threads, .n = n};
+        if (pthread_create(&tids[t], NULL, prefetch_thread, &args[t]) == 0) started++;
+        else break;
+    }
+    for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
+    printf("%-22s %8.2f s  (%d threads)\n", "parallel warm-up", now_s() - t0, started);
+}
+
 static void report(const char *phase, double secs, int n, long rss_before_kib) {
     struct log_open_files st;
     plog_open_files(&st);
@@ -249,26 +305,28 @@ static int remove_markers(int n) {
 }
 
 int main(int argc, char **argv) {
-    int n = BENCH_PARTITIONS_DEFAULT, workers = BENCH_WORKERS_DEFAULT, opt;
+    int n = BENCH_PARTITIONS_DEFAULT, workers = BENCH_WORKERS_DEFAULT, threads = 0, opt;
     long max_files = 0;
     bool drop = false, keep = false, close_after_crash = false;
     const char *base = "/tmp";
-    while ((opt = getopt(argc, argv, "n:d:j:m:cCk")) != -1) {
+    while ((opt = getopt(argc, argv, "n:d:j:m:p:cCk")) != -1) {
         switch (opt) {
         case 'n': n = atoi(optarg); break;
         case 'd': base = optarg; break;
         case 'j': workers = atoi(optarg); break;
         case 'm': max_files = atol(optarg); break;
         case 'c': drop = true; break;
+        case 'p': threads = atoi(optarg); break;
         case 'C': close_after_crash = true; break;
         case 'k': keep = true; break;
         default:
-            fprintf(stderr, "usage: %s [-n partitions] [-d dir] [-j workers] [-m open_files_max] [-c] [-C] [-k]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [-n partitions] [-d dir] [-j workers] [-m open_files_max] [-c] "
+                    "[-p threads] [-C] [-k]\n", argv[0]);
             return 2;
         }
     }
-    if (n < 1 || workers < 1 || workers > BENCH_WORKERS_MAX) return 2;
+    if (n < 1 || workers < 1 || workers > BENCH_WORKERS_MAX || threads < 0 || threads > BENCH_PREFETCH_THREADS_MAX)
+        return 2;
     log_set_level(LOG_LEVEL_WARN);
     snprintf(parent, sizeof(parent), "%s/gregor-bench-open-%d", base, n);
     if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
@@ -286,6 +344,7 @@ int main(int argc, char **argv) {
     if (!logs) return 1;
     long rss0 = status_kib("VmRSS");
     drop_caches(drop);
+    prefetch(n, threads);
     t0 = now_s();
     if (open_all(logs, n) != 0) return 1;
     report("open after clean stop", now_s() - t0, n, rss0);
@@ -295,6 +354,7 @@ int main(int argc, char **argv) {
 
     if (remove_markers(n) != 0) return 1;
     drop_caches(drop);
+    prefetch(n, threads);
     t0 = now_s();
     if (open_all(logs, n) != 0) return 1;
     report("open after crash", now_s() - t0, n, rss0);

@@ -232,19 +232,22 @@ static bool group_unused(const struct group *g) {
     return g->member_count == 0 && g->pending.count == 0 && g->offset_count == 0 && !g->protocol_type.ptr;
 }
 
+void group_run_due(struct group_coordinator *c, uint64_t now_us) {
+    while (c->heap_len && c->heap[0]->heap_key_us <= now_us) {
+        struct group *g = c->heap[0];
+        heap_delete(c, g);
+        uint64_t next = group_membership_tick(c, g, now_us);
+        if (group_unused(g)) group_remove(c, g);
+        else group_schedule(c, g, next);
+    }
+}
+
 static void on_timer(void *arg) {
     struct group_coordinator *c = arg;
     c->timer_id = 0;
     /* While due groups run, schedule() must not re-arm: we do once below. */
     c->timer_deadline_us = 0;
-    uint64_t now = group_now_us();
-    while (c->heap_len && c->heap[0]->heap_key_us <= now) {
-        struct group *g = c->heap[0];
-        heap_delete(c, g);
-        uint64_t next = group_membership_tick(c, g, now);
-        if (group_unused(g)) group_remove(c, g);
-        else group_schedule(c, g, next);
-    }
+    group_run_due(c, group_now_us());
     int64_t wall = group_wall_ms();
     if (wall - c->last_expiry_check_ms >= c->retention_check_ms) {
         c->last_expiry_check_ms = wall;
@@ -261,6 +264,7 @@ struct group *group_find(struct group_coordinator *c, struct kstr id) {
 }
 
 struct group *group_get_or_create(struct group_coordinator *c, struct kstr id, int16_t *err) {
+    *err = KAFKA_ERR_NONE;
     struct group *g = group_find(c, id);
     if (g) return g;
     *err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -281,6 +285,7 @@ struct group *group_get_or_create(struct group_coordinator *c, struct kstr id, i
     }
     group_set_state(g, GROUP_EMPTY);
     c->group_count++;
+    *err = KAFKA_ERR_NONE;
     return g;
 }
 
@@ -534,16 +539,10 @@ static int16_t delete_group(struct group_coordinator *c, struct group *g) {
     void *v;
     while (strmap_next(&g->offset_topics, &pos, &v)) {
         const struct group_offset_topic *t = v;
-        for (uint32_t i = 0; i < t->count; i++)
-            if (group_write_offset_tombstone(w, gstr_k(t->name), t->parts[i].partition) != 0) {
-                group_write_abort(w);
-                return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-            }
+        for (uint32_t i = 0; i < t->count; i++) group_write_offset_tombstone(w, gstr_k(t->name), t->parts[i].partition);
     }
-    if (group_write_metadata_tombstone(w) != 0) {
-        group_write_abort(w);
-        return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-    }
+    group_write_metadata_tombstone(w);
+    /* Failures while adding are remembered in w and reported here. */
     int16_t err = group_write_commit(w);
     if (err) return err;
     log_info("group", "group deleted group=%s offsets=%u", g->id.ptr, g->offset_count);

@@ -159,17 +159,60 @@ void group_set_state(struct group *g, enum group_state s);
 uint64_t group_now_us(void);
 int64_t group_wall_ms(void);
 
-/* ---- membership.c ---- */
+/* Runs every group deadline due by now_us, as the coordinator's timer
+ * does (tests call it with a clock of their own). */
+void group_run_due(struct group_coordinator *c, uint64_t now_us);
+
+static inline uint64_t group_after_ms(uint64_t now_us, int64_t ms) {
+    return now_us + (uint64_t)(ms > 0 ? ms : 0) * 1000;
+}
+
+/* ---- membership.c: the rebalance state machine ---- */
 /* Runs due deadlines of one group (expired members, the join and sync
  * phases) and returns the group's next deadline (0: none). */
 uint64_t group_membership_tick(struct group_coordinator *c, struct group *g, uint64_t now_us);
-/* Frees a member's memory and budget (it must be unlinked, its waiters answered). */
+
+/* ---- members.c: members as data ---- */
+extern const uint8_t group_empty_bytes[1];
+/* Answering held requests. take_* detach the member's waiter (NULL if
+ * none) so it can be answered; hold_* attach one, answering any older
+ * request of the same member with REBALANCE_IN_PROGRESS. */
+void group_join_answer(struct group_waiter *w, const struct group_join_reply *r);
+void group_join_error(struct group_waiter *w, struct kstr member_id, int16_t err);
+void group_sync_error(struct group_waiter *w, int16_t err);
+struct group_waiter *group_take_join(struct group_coordinator *c, struct group_member *m);
+struct group_waiter *group_take_sync(struct group_coordinator *c, struct group_member *m);
+void group_answer_join_error(struct group_coordinator *c, struct group_member *m, int16_t err);
+void group_answer_sync_error(struct group_coordinator *c, struct group_member *m, int16_t err);
+void group_hold_join(struct group_coordinator *c, struct group_member *m, struct group_waiter *w);
+void group_hold_sync(struct group_coordinator *c, struct group_member *m, struct group_waiter *w);
+/* Storage. set_protocols copies the offered protocols (duplicates after
+ * the first dropped) and returns NONE or COORDINATOR_NOT_AVAILABLE (the
+ * byte budget, or memory); set_assignment takes ownership of bytes. */
+struct group_member *group_member_alloc(struct group_coordinator *c, struct group *g);
 void group_member_free(struct group_coordinator *c, struct group_member *m);
+int16_t group_member_set_protocols(struct group_coordinator *c, struct group_member *m,
+                                   const struct kafka_join_group_request_join_group_request_protocol *in, int32_t n);
+void group_member_set_assignment(struct group_coordinator *c, struct group_member *m, uint8_t *bytes, int32_t len);
+uint64_t group_member_assignment_bytes(const struct group_member *m);
+int group_member_link(struct group *g, struct group_member *m);   /* 0 or -1 (memory) */
+/* Unlinks, answers its waiters with UNKNOWN_MEMBER_ID, frees. */
+void group_member_drop(struct group_coordinator *c, struct group *g, struct group_member *m);
+void group_pending_free(struct group_coordinator *c, struct group_pending *p);
+/* Drops every member and pending id (loading a newer record, deleting). */
+void group_clear_members(struct group_coordinator *c, struct group *g);
 /* Adds a member rebuilt from a GroupMetadata record (loading). */
 int group_member_restore(struct group_coordinator *c, struct group *g,
                          const struct kafka_group_metadata_value_member_metadata *mm, struct kstr protocol);
-/* Drops every member and pending id (loading a newer record, deleting). */
-void group_clear_members(struct group_coordinator *c, struct group *g);
+/* Protocol rules (Kafka's): whether a joining member fits the group; the
+ * protocol the members vote for; whether a member's offer is unchanged. */
+bool group_supports_protocols(const struct group *g, struct kstr type,
+                              const struct kafka_join_group_request_join_group_request_protocol *p, int32_t n);
+struct gstr group_select_protocol(const struct group *g);
+bool group_member_matches(const struct group_member *m,
+                          const struct kafka_join_group_request_join_group_request_protocol *p, int32_t n);
+/* Kafka's member id: prefix (client or instance id), "-", a UUID. 0 or -1. */
+int group_new_member_id(struct gstr *out, struct kstr prefix);
 /* Kafka's check of a (member id, instance id) pair: NONE and *out set,
  * FENCED_INSTANCE_ID (the instance now has another member id) or
  * UNKNOWN_MEMBER_ID. */
@@ -199,6 +242,9 @@ int group_write_offset(struct group_write *w, struct kstr topic, int32_t partiti
 int group_write_offset_tombstone(struct group_write *w, struct kstr topic, int32_t partition);
 int group_write_metadata(struct group_write *w);      /* the group's current membership */
 int group_write_metadata_tombstone(struct group_write *w);
+/* Writes the group's membership record and waits for nothing more: a
+ * Kafka error as group_write_commit's. */
+int16_t group_store(struct group_coordinator *c, struct group *g);
 /* Appends the batch (if it holds records) and frees w. Returns a Kafka
  * error: NONE, MESSAGE_TOO_LARGE (over the topic's max.message.bytes),
  * COORDINATOR_NOT_AVAILABLE (no topic) or NOT_COORDINATOR (storage). */

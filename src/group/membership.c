@@ -32,360 +32,8 @@
 #include "core/limits.h"
 #include "core/log.h"
 
-/* Kafka's ConsumerProtocol type name: only such groups have subscriptions
- * we can read. */
-#define CONSUMER_PROTOCOL_TYPE "consumer"
-/* ConsumerProtocolSubscription versions we decode (newer ones are read as
- * the newest we know, as Kafka does: fields are only ever appended). */
-#define CONSUMER_SUBSCRIPTION_VERSION_MAX 3
-/* Scratch for decoding one subscription. */
-#define SUBSCRIPTION_ARENA_BYTES (4 * 1024 * 1024)
 
-static const uint8_t empty_bytes[1];
-
-/* ------------------------------------------------------------- accessors */
-
-const struct group_member *group_first_member(const struct group *g) { return g->head; }
-const struct group_member *group_next_member(const struct group_member *m) { return m->next; }
-struct kstr group_member_id(const struct group_member *m) { return gstr_k(m->id); }
-struct kstr group_member_instance_id(const struct group_member *m) { return gstr_k(m->instance_id); }
-uint32_t group_member_count(const struct group *g) { return g->member_count; }
-
-struct group_protocol *group_member_protocol(const struct group_member *m, struct gstr name) {
-    if (!name.ptr) return NULL;
-    for (uint32_t i = 0; i < m->protocol_count; i++)
-        if (gstr_eq(m->protocols[i].name, gstr_k(name))) return &m->protocols[i];
-    return NULL;
-}
-
-struct kbytes group_member_metadata(const struct group_member *m) {
-    const struct group_protocol *p = group_member_protocol(m, m->group->protocol_name);
-    if (!p || !p->metadata) return (struct kbytes){empty_bytes, 0};
-    return (struct kbytes){p->metadata, p->metadata_len};
-}
-
-/* ---------------------------------------------------------------- answers */
-
-static void join_answer(struct group_waiter *w, const struct group_join_reply *r) { w->join_done(w, r); }
-
-static void join_error(struct group_waiter *w, struct kstr member_id, int16_t err) {
-    struct group_join_reply r = {
-        .error = err,
-        .generation = -1,
-        .protocol_type = {NULL, -1},
-        .protocol_name = {NULL, -1},
-        .leader = kstr_c(""),
-        .member_id = kstr_is_null(member_id) ? kstr_c("") : member_id,
-    };
-    join_answer(w, &r);
-}
-
-static void sync_error(struct group_waiter *w, int16_t err) {
-    struct group_sync_reply r = {err, {NULL, -1}, {NULL, -1}, {empty_bytes, 0}};
-    w->sync_done(w, &r);
-}
-
-/* Takes the member's held join request, if any (its request may be gone). */
-static struct group_waiter *take_join(struct group_coordinator *c, struct group_member *m) {
-    struct group_waiter *w = m->join_waiter;
-    if (!w) return NULL;
-    m->join_waiter = NULL;
-    w->member = NULL;
-    c->held_requests--;
-    return w;
-}
-
-static struct group_waiter *take_sync(struct group_coordinator *c, struct group_member *m) {
-    struct group_waiter *w = m->sync_waiter;
-    if (!w) return NULL;
-    m->sync_waiter = NULL;
-    w->member = NULL;
-    c->held_requests--;
-    return w;
-}
-
-static void answer_join_error(struct group_coordinator *c, struct group_member *m, int16_t err) {
-    struct group_waiter *w = take_join(c, m);
-    if (w) join_error(w, gstr_k(m->id), err);
-}
-
-static void answer_sync_error(struct group_coordinator *c, struct group_member *m, int16_t err) {
-    struct group_waiter *w = take_sync(c, m);
-    if (w) sync_error(w, err);
-}
-
-static void hold_join(struct group_coordinator *c, struct group_member *m, struct group_waiter *w) {
-    /* A newer JoinGroup from the same member replaces the older one, which
-     * still gets an answer. */
-    answer_join_error(c, m, KAFKA_ERR_REBALANCE_IN_PROGRESS);
-    m->join_waiter = w;
-    w->member = m;
-    w->coord = c;
-    c->held_requests++;
-}
-
-static void hold_sync(struct group_coordinator *c, struct group_member *m, struct group_waiter *w) {
-    answer_sync_error(c, m, KAFKA_ERR_REBALANCE_IN_PROGRESS);
-    m->sync_waiter = w;
-    w->member = m;
-    w->coord = c;
-    c->held_requests++;
-}
-
-void group_waiter_abandon(struct group_waiter *w) {
-    struct group_member *m = w->member;
-    if (!m) return;
-    /* The member stays: like Kafka, a lost connection is not a departure.
-     * It still counts as having joined; its session timeout decides. */
-    if (m->join_waiter == w) m->join_waiter = NULL;
-    if (m->sync_waiter == w) m->sync_waiter = NULL;
-    w->member = NULL;
-    w->coord->held_requests--;
-}
-
-/* -------------------------------------------------------- member storage */
-
-static void protocols_free(struct group_protocol *p, uint32_t n) {
-    for (uint32_t i = 0; i < n; i++) {
-        gstr_clear(&p[i].name);
-        free(p[i].metadata);
-    }
-    free(p);
-}
-
-static void member_account(struct group_coordinator *c, struct group_member *m, uint64_t bytes) {
-    c->member_bytes = c->member_bytes - m->bytes + bytes;
-    m->bytes = bytes;
-}
-
-static uint64_t assignment_bytes(const struct group_member *m) {
-    return m->assignment_len > 0 ? (uint64_t)m->assignment_len : 0;
-}
-
-/* Copies the offered protocols (duplicates after the first dropped).
- * Returns a Kafka error: NONE, or COORDINATOR_NOT_AVAILABLE over the
- * coordinator's byte budget or out of memory. */
-static int16_t member_set_protocols(struct group_coordinator *c, struct group_member *m,
-                                    const struct kafka_join_group_request_join_group_request_protocol *in,
-                                    int32_t n) {
-    uint64_t bytes = 0;
-    for (int32_t i = 0; i < n; i++) bytes += in[i].metadata.len > 0 ? (uint64_t)in[i].metadata.len : 0;
-    uint64_t total = c->member_bytes - m->bytes + bytes + assignment_bytes(m);
-    if (total > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX) {
-        log_warn("group", "member metadata budget reached, refusing a join group=%s limit=%lld", m->group->id.ptr,
-                 (long long)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX);
-        return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
-    struct group_protocol *p = calloc((size_t)(n > 0 ? n : 1), sizeof(*p));
-    if (!p) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    uint32_t count = 0;
-    for (int32_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (uint32_t j = 0; j < count && !dup; j++) dup = gstr_eq(p[j].name, in[i].name);
-        if (dup) continue;
-        struct group_protocol *out = &p[count];
-        out->name = (struct gstr){NULL, -1};
-        int32_t len = in[i].metadata.len > 0 ? in[i].metadata.len : 0;
-        out->metadata = malloc((size_t)(len ? len : 1));
-        if (!out->metadata || gstr_set(&out->name, in[i].name) != 0) {
-            free(out->metadata);
-            protocols_free(p, count);
-            return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-        }
-        if (len) memcpy(out->metadata, in[i].metadata.ptr, (size_t)len);
-        out->metadata_len = len;
-        count++;
-    }
-    protocols_free(m->protocols, m->protocol_count);
-    m->protocols = p;
-    m->protocol_count = count;
-    member_account(c, m, bytes + assignment_bytes(m));
-    return KAFKA_ERR_NONE;
-}
-
-static void member_set_assignment(struct group_coordinator *c, struct group_member *m, uint8_t *bytes, int32_t len) {
-    free(m->assignment);
-    m->assignment = bytes;
-    m->assignment_len = bytes ? len : 0;
-    uint64_t meta = 0;
-    for (uint32_t i = 0; i < m->protocol_count; i++) meta += (uint64_t)m->protocols[i].metadata_len;
-    member_account(c, m, meta + assignment_bytes(m));
-}
-
-void group_member_free(struct group_coordinator *c, struct group_member *m) {
-    member_account(c, m, 0);
-    protocols_free(m->protocols, m->protocol_count);
-    free(m->assignment);
-    gstr_clear(&m->id);
-    gstr_clear(&m->instance_id);
-    gstr_clear(&m->client_id);
-    gstr_clear(&m->client_host);
-    c->member_count--;
-    free(m);
-}
-
-static struct group_member *member_alloc(struct group_coordinator *c, struct group *g) {
-    struct group_member *m = calloc(1, sizeof(*m));
-    if (!m) return NULL;
-    m->group = g;
-    m->id = m->instance_id = m->client_id = m->client_host = (struct gstr){NULL, -1};
-    c->member_count++;
-    return m;
-}
-
-/* Links a member into the group's tables. 0, or -1 out of memory. */
-static int member_link(struct group *g, struct group_member *m) {
-    if (strmap_put(&g->members, m->id.ptr, (size_t)m->id.len, m) != 0) return -1;
-    if (m->instance_id.ptr &&
-        strmap_put(&g->static_members, m->instance_id.ptr, (size_t)m->instance_id.len, m) != 0) {
-        strmap_del(&g->members, m->id.ptr, (size_t)m->id.len);
-        return -1;
-    }
-    m->prev = g->tail;
-    m->next = NULL;
-    if (g->tail) g->tail->next = m;
-    else g->head = m;
-    g->tail = m;
-    g->member_count++;
-    if (!g->leader) g->leader = m;
-    return 0;
-}
-
-static void member_unlink(struct group *g, struct group_member *m) {
-    strmap_del(&g->members, m->id.ptr, (size_t)m->id.len);
-    if (m->instance_id.ptr &&
-        strmap_get(&g->static_members, m->instance_id.ptr, (size_t)m->instance_id.len) == m)
-        strmap_del(&g->static_members, m->instance_id.ptr, (size_t)m->instance_id.len);
-    if (m->prev) m->prev->next = m->next;
-    else g->head = m->next;
-    if (m->next) m->next->prev = m->prev;
-    else g->tail = m->prev;
-    g->member_count--;
-    if (m->awaiting_join) g->awaiting_join_count--;
-    m->awaiting_join = false;
-    if (g->leader == m) g->leader = g->head;  /* any member will do, as in Kafka */
-}
-
-/* Unlinks, answers what it holds, frees. No state transition. */
-static void member_drop(struct group_coordinator *c, struct group *g, struct group_member *m) {
-    member_unlink(g, m);
-    answer_join_error(c, m, KAFKA_ERR_UNKNOWN_MEMBER_ID);
-    answer_sync_error(c, m, KAFKA_ERR_UNKNOWN_MEMBER_ID);
-    group_member_free(c, m);
-}
-
-static void pending_free(struct group_coordinator *c, struct group_pending *p) {
-    gstr_clear(&p->id);
-    free(p);
-    c->member_count--;
-}
-
-void group_clear_members(struct group_coordinator *c, struct group *g) {
-    while (g->head) member_drop(c, g, g->head);
-    for (;;) {
-        uint32_t pos = 0;
-        void *v;
-        if (!strmap_next(&g->pending, &pos, &v)) break;
-        struct group_pending *p = v;
-        strmap_del(&g->pending, p->id.ptr, (size_t)p->id.len);
-        pending_free(c, p);
-    }
-    g->leader = NULL;
-    g->awaiting_join_count = 0;
-}
-
-/* ------------------------------------------------------------- protocols */
-
-static bool member_offers(const struct group_member *m, struct kstr name) {
-    for (uint32_t i = 0; i < m->protocol_count; i++)
-        if (gstr_eq(m->protocols[i].name, name)) return true;
-    return false;
-}
-
-static bool all_members_offer(const struct group *g, struct kstr name) {
-    for (const struct group_member *m = g->head; m; m = m->next)
-        if (!member_offers(m, name)) return false;
-    return true;
-}
-
-/* Kafka's rule: an empty group takes any non-empty protocol list; a group
- * with members takes a member of the same protocol type offering at least
- * one protocol every member supports. */
-static bool supports_protocols(const struct group *g, struct kstr type,
-                               const struct kafka_join_group_request_join_group_request_protocol *p, int32_t n) {
-    if (g->member_count == 0) return type.len > 0 && n > 0;
-    if (!gstr_eq(g->protocol_type, type)) return false;
-    for (int32_t i = 0; i < n; i++)
-        if (all_members_offer(g, p[i].name)) return true;
-    return false;
-}
-
-/* Candidates are the protocols every member offers; each member votes for
- * the first candidate in its own order of preference and the most votes
- * win (ties: the earlier candidate in the leader's order). */
-static struct gstr select_protocol(const struct group *g) {
-    const struct group_member *first = g->leader ? g->leader : g->head;
-    struct gstr best = {NULL, -1};
-    uint32_t best_votes = 0;
-    if (!first) return best;
-    for (uint32_t i = 0; i < first->protocol_count; i++) {
-        struct kstr cand = gstr_k(first->protocols[i].name);
-        if (!all_members_offer(g, cand)) continue;
-        uint32_t votes = 0;
-        for (const struct group_member *m = g->head; m; m = m->next) {
-            for (uint32_t j = 0; j < m->protocol_count; j++) {
-                struct kstr pj = gstr_k(m->protocols[j].name);
-                if (!all_members_offer(g, pj)) continue;
-                if (kstr_same(pj, cand)) votes++;
-                break;
-            }
-        }
-        if (!best.ptr || votes > best_votes) {
-            best = first->protocols[i].name;
-            best_votes = votes;
-        }
-    }
-    return best;
-}
-
-static bool member_matches(const struct group_member *m,
-                           const struct kafka_join_group_request_join_group_request_protocol *p, int32_t n) {
-    if ((int32_t)m->protocol_count != n) return false;
-    for (int32_t i = 0; i < n; i++) {
-        const struct group_protocol *mp = &m->protocols[i];
-        int32_t len = p[i].metadata.len > 0 ? p[i].metadata.len : 0;
-        if (!gstr_eq(mp->name, p[i].name) || mp->metadata_len != len) return false;
-        if (len && memcmp(mp->metadata, p[i].metadata.ptr, (size_t)len) != 0) return false;
-    }
-    return true;
-}
-
-bool group_subscribes(const struct group *g, struct kstr topic) {
-    if (!gstr_eq(g->protocol_type, kstr_c(CONSUMER_PROTOCOL_TYPE)) || !g->protocol_name.ptr) return true;
-    struct arena a;
-    arena_init(&a, SUBSCRIPTION_ARENA_BYTES);
-    bool found = false;
-    for (const struct group_member *m = g->head; m && !found; m = m->next) {
-        struct kbytes md = group_member_metadata(m);
-        struct kreader r;
-        kreader_init(&r, md.ptr, (size_t)md.len);
-        int16_t v = kr_i16(&r);
-        struct kafka_consumer_protocol_subscription sub;
-        if (r.err || v < 0 ||
-            kafka_consumer_protocol_subscription_decode(&sub, &r, v > CONSUMER_SUBSCRIPTION_VERSION_MAX
-                                                                     ? CONSUMER_SUBSCRIPTION_VERSION_MAX : v,
-                                                        &a) != 0) {
-            found = true;  /* unreadable: assume subscribed, as Kafka does */
-            break;
-        }
-        for (int32_t i = 0; i < sub.topics_count && !found; i++) found = kstr_same(sub.topics[i], topic);
-        arena_reset(&a);
-    }
-    arena_free(&a);
-    return found;
-}
-
-/* ---------------------------------------------------------------- timing */
+/* ------------------------------------------------------------- rebalance */
 
 static int32_t rebalance_timeout_ms(const struct group *g) {
     int32_t t = 0;
@@ -394,14 +42,6 @@ static int32_t rebalance_timeout_ms(const struct group *g) {
     return t;
 }
 
-static uint64_t after_ms(uint64_t now_us, int64_t ms) { return now_us + (uint64_t)(ms > 0 ? ms : 0) * 1000; }
-
-void group_member_touch(struct group_coordinator *c, struct group_member *m, uint64_t now_us) {
-    m->deadline_us = after_ms(now_us, m->session_timeout_ms);
-    group_schedule(c, m->group, m->deadline_us);
-}
-
-/* ------------------------------------------------------------- rebalance */
 
 static void complete_join(struct group_coordinator *c, struct group *g, uint64_t now_us);
 
@@ -416,8 +56,8 @@ static void try_complete_join(struct group_coordinator *c, struct group *g, uint
 /* Answers every held SyncGroup with err and forgets the assignments. */
 static void reset_assignments(struct group_coordinator *c, struct group *g, int16_t err) {
     for (struct group_member *m = g->head; m; m = m->next) {
-        member_set_assignment(c, m, NULL, 0);
-        answer_sync_error(c, m, err);
+        group_member_set_assignment(c, m, NULL, 0);
+        group_answer_sync_error(c, m, err);
     }
 }
 
@@ -433,10 +73,10 @@ static void prepare_rebalance(struct group_coordinator *c, struct group *g, cons
         int32_t delay = c->initial_delay_ms;
         g->initial_join = true;
         g->initial_remaining_ms = rt > delay ? rt - delay : 0;
-        g->join_deadline_us = after_ms(now_us, delay);
+        g->join_deadline_us = group_after_ms(now_us, delay);
     } else {
         g->initial_join = false;
-        g->join_deadline_us = after_ms(now_us, rt);
+        g->join_deadline_us = group_after_ms(now_us, rt);
     }
     log_info("group", "preparing to rebalance group=%s generation=%d reason=\"%s\" members=%u", g->id.ptr,
              g->generation, reason, g->member_count);
@@ -456,7 +96,7 @@ static void maybe_prepare_rebalance(struct group_coordinator *c, struct group *g
 static void remove_member_and_update(struct group_coordinator *c, struct group *g, struct group_member *m,
                                      const char *reason, uint64_t now_us) {
     log_info("group", "member removed group=%s member=%s reason=\"%s\"", g->id.ptr, m->id.ptr, reason);
-    member_drop(c, g, m);
+    group_member_drop(c, g, m);
     switch (g->state) {
     case GROUP_STABLE:
     case GROUP_COMPLETING_REBALANCE: maybe_prepare_rebalance(c, g, reason, now_us); break;
@@ -467,9 +107,7 @@ static void remove_member_and_update(struct group_coordinator *c, struct group *
 }
 
 static void store_group_or_warn(struct group_coordinator *c, struct group *g) {
-    struct group_write *w = group_write_begin(c, g);
-    int16_t err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (w) err = group_write_metadata(w) == 0 ? group_write_commit(w) : (group_write_abort(w), KAFKA_ERR_UNKNOWN_SERVER_ERROR);
+    int16_t err = group_store(c, g);
     /* An empty generation that is not written costs nothing: a restart
      * brings back the previous one, whose members then time out. */
     if (err) log_warn("group", "cannot write group metadata group=%s error=%d", g->id.ptr, err);
@@ -478,7 +116,7 @@ static void store_group_or_warn(struct group_coordinator *c, struct group *g) {
 static void init_next_generation(struct group *g) {
     g->generation++;
     if (g->member_count) {
-        struct gstr p = select_protocol(g);
+        struct gstr p = group_select_protocol(g);
         if (gstr_set(&g->protocol_name, gstr_k(p)) != 0) gstr_clear(&g->protocol_name);
         group_set_state(g, GROUP_COMPLETING_REBALANCE);
     } else {
@@ -496,7 +134,7 @@ static void complete_join(struct group_coordinator *c, struct group *g, uint64_t
         if (!m->awaiting_join && !m->instance_id.ptr) {
             log_info("group", "member removed group=%s member=%s reason=\"did not rejoin in time\"", g->id.ptr,
                      m->id.ptr);
-            member_drop(c, g, m);
+            group_member_drop(c, g, m);
         }
     }
     if (g->leader && !g->leader->awaiting_join) {
@@ -507,7 +145,7 @@ static void complete_join(struct group_coordinator *c, struct group *g, uint64_t
             /* Only static members that are not there: wait another round
              * for their sessions to end. */
             g->initial_join = false;
-            g->join_deadline_us = after_ms(now_us, rebalance_timeout_ms(g));
+            g->join_deadline_us = group_after_ms(now_us, rebalance_timeout_ms(g));
             group_schedule(c, g, g->join_deadline_us);
             log_warn("group", "no member rejoined group=%s members=%u", g->id.ptr, g->member_count);
             return;
@@ -525,7 +163,7 @@ static void complete_join(struct group_coordinator *c, struct group *g, uint64_t
     log_info("group", "rebalance completed group=%s generation=%d protocol=%s members=%u leader=%s", g->id.ptr,
              g->generation, g->protocol_name.ptr ? g->protocol_name.ptr : "", g->member_count, g->leader->id.ptr);
     /* SyncGroup is owed by every member, by the rebalance timeout. */
-    g->sync_deadline_us = after_ms(now_us, rebalance_timeout_ms(g));
+    g->sync_deadline_us = group_after_ms(now_us, rebalance_timeout_ms(g));
     group_schedule(c, g, g->sync_deadline_us);
     for (struct group_member *m = g->head; m; m = m->next) {
         struct group_join_reply r = {
@@ -542,8 +180,8 @@ static void complete_join(struct group_coordinator *c, struct group *g, uint64_t
         m->is_new = false;
         m->pending_sync = true;
         group_member_touch(c, m, now_us);
-        struct group_waiter *w = take_join(c, m);
-        if (w) join_answer(w, &r);
+        struct group_waiter *w = group_take_join(c, m);
+        if (w) group_join_answer(w, &r);
     }
 }
 
@@ -560,64 +198,34 @@ struct join_args {
 /* Sets a member's protocols, timeouts and held join request. */
 static int16_t update_member(struct group_coordinator *c, struct group_member *m, const struct join_args *a,
                              struct group_waiter *w) {
-    int16_t err = member_set_protocols(c, m, a->req->protocols, a->req->protocols_count);
+    int16_t err = group_member_set_protocols(c, m, a->req->protocols, a->req->protocols_count);
     if (err) return err;
     m->session_timeout_ms = a->req->session_timeout_ms;
     m->rebalance_timeout_ms = a->rebalance_timeout_ms;
     if (!m->awaiting_join) m->group->awaiting_join_count++;
     m->awaiting_join = true;
-    hold_join(c, m, w);
+    group_hold_join(c, m, w);
     return KAFKA_ERR_NONE;
 }
 
 /* Random part of generated member ids: a version-4 UUID in text. */
-static void uuid_text(char out[37]) {
-    struct kuuid u;
-    uuid_random(&u);
-    const uint8_t *b = u.bytes;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-/* Kafka's member id: the instance id (static) or client id, "-", a UUID. */
-static int new_member_id(struct gstr *out, struct kstr prefix) {
-    int32_t plen = prefix.len > 0 ? prefix.len : 0;
-    if (plen > GROUP_MEMBER_ID_PREFIX_BYTES_MAX) {
-        plen = GROUP_MEMBER_ID_PREFIX_BYTES_MAX;
-        /* Do not cut a UTF-8 sequence in two. */
-        while (plen > 0 && ((uint8_t)prefix.ptr[plen] & 0xC0) == 0x80) plen--;
-    }
-    char uuid[37];
-    uuid_text(uuid);
-    size_t len = (size_t)plen + strlen(GROUP_MEMBER_ID_DELIMITER) + 36;
-    char *s = malloc(len + 1);
-    if (!s) return -1;
-    if (plen) memcpy(s, prefix.ptr, (size_t)plen);
-    memcpy(s + plen, GROUP_MEMBER_ID_DELIMITER, strlen(GROUP_MEMBER_ID_DELIMITER));
-    memcpy(s + plen + strlen(GROUP_MEMBER_ID_DELIMITER), uuid, 37);
-    gstr_clear(out);
-    out->ptr = s;
-    out->len = (int32_t)len;
-    return 0;
-}
-
 static void add_member_and_rebalance(struct group_coordinator *c, struct group *g, struct gstr *id,
                                      const struct join_args *a, struct group_waiter *w) {
     const struct kafka_join_group_request *req = a->req;
-    struct group_member *m = member_alloc(c, g);
-    if (!m) return join_error(w, gstr_k(*id), KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    struct group_member *m = group_member_alloc(c, g);
+    if (!m) return group_join_error(w, gstr_k(*id), KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     m->id = *id;  /* taken over */
     *id = (struct gstr){NULL, -1};
-    int16_t err = member_set_protocols(c, m, req->protocols, req->protocols_count);
+    int16_t err = group_member_set_protocols(c, m, req->protocols, req->protocols_count);
     if (!err && (gstr_set(&m->instance_id, req->group_instance_id) != 0 ||
                  gstr_set(&m->client_id, a->client->client_id) != 0 ||
                  gstr_set(&m->client_host, kstr_c(a->client->client_host)) != 0))
         err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     if (!err && g->member_count == 0 && gstr_set(&g->protocol_type, req->protocol_type) != 0)
         err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (!err && member_link(g, m) != 0) err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (!err && group_member_link(g, m) != 0) err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     if (err) {
-        join_error(w, gstr_k(m->id), err);
+        group_join_error(w, gstr_k(m->id), err);
         group_member_free(c, m);
         return;
     }
@@ -625,11 +233,11 @@ static void add_member_and_rebalance(struct group_coordinator *c, struct group *
     m->rebalance_timeout_ms = a->rebalance_timeout_ms;
     m->awaiting_join = true;
     g->awaiting_join_count++;
-    hold_join(c, m, w);
+    group_hold_join(c, m, w);
     /* A member without its id yet cannot heartbeat: it gets the longer
      * new-member timeout instead of its session. */
     m->is_new = true;
-    m->deadline_us = after_ms(a->now_us, GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS);
+    m->deadline_us = group_after_ms(a->now_us, GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS);
     group_schedule(c, g, m->deadline_us);
     g->new_member_added = true;
     log_info("group", "member joined group=%s member=%s instance=%s client=%s", g->id.ptr, m->id.ptr,
@@ -650,7 +258,7 @@ static void answer_current_generation(struct group *g, struct kstr member_id, st
         .skip_assignment = skip,
         .members_of = with_members ? g : NULL,
     };
-    join_answer(w, &r);
+    group_join_answer(w, &r);
 }
 
 /* A static member came back with a new process (no member id): it takes
@@ -659,16 +267,16 @@ static void answer_current_generation(struct group *g, struct kstr member_id, st
 static void replace_static_member(struct group_coordinator *c, struct group *g, struct group_member *m,
                                   struct gstr *new_id, const struct join_args *a, struct group_waiter *w) {
     /* Whoever held the old id is fenced now. */
-    answer_join_error(c, m, KAFKA_ERR_FENCED_INSTANCE_ID);
-    answer_sync_error(c, m, KAFKA_ERR_FENCED_INSTANCE_ID);
+    group_answer_join_error(c, m, KAFKA_ERR_FENCED_INSTANCE_ID);
+    group_answer_sync_error(c, m, KAFKA_ERR_FENCED_INSTANCE_ID);
     /* The answer names the leader as it was, so that a rejoining leader
      * does not compute an assignment (Kafka does the same). */
     struct gstr old_leader = {NULL, -1};
     if (g->leader && gstr_set(&old_leader, gstr_k(g->leader->id)) != 0)
-        return join_error(w, gstr_k(*new_id), KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+        return group_join_error(w, gstr_k(*new_id), KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     if (strmap_put(&g->members, new_id->ptr, (size_t)new_id->len, m) != 0) {
         gstr_clear(&old_leader);
-        return join_error(w, gstr_k(*new_id), KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+        return group_join_error(w, gstr_k(*new_id), KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     }
     strmap_del(&g->members, m->id.ptr, (size_t)m->id.len);
     log_info("group", "static member replaced group=%s instance=%s old_member=%s new_member=%s", g->id.ptr,
@@ -683,27 +291,25 @@ static void replace_static_member(struct group_coordinator *c, struct group *g, 
     int16_t err = update_member(c, m, a, w);
     if (err) {
         gstr_clear(&old_leader);
-        join_error(w, gstr_k(m->id), err);
+        group_join_error(w, gstr_k(m->id), err);
         remove_member_and_update(c, g, m, "static member rejoined beyond the metadata budget", a->now_us);
         return;
     }
     group_member_touch(c, m, a->now_us);
     switch (g->state) {
     case GROUP_STABLE: {
-        struct gstr next = select_protocol(g);
+        struct gstr next = group_select_protocol(g);
         if (!gstr_eq(g->protocol_name, gstr_k(next))) {
             prepare_rebalance(c, g, "static member rejoined with a protocol change", a->now_us);
             break;
         }
         /* Persist the new member id, then answer with the current generation. */
-        struct group_waiter *held = take_join(c, m);
+        struct group_waiter *held = group_take_join(c, m);
         g->awaiting_join_count--;
         m->awaiting_join = false;
-        struct group_write *gw = group_write_begin(c, g);
-        int16_t werr = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-        if (gw) werr = group_write_metadata(gw) == 0 ? group_write_commit(gw) : (group_write_abort(gw), KAFKA_ERR_UNKNOWN_SERVER_ERROR);
+        int16_t werr = group_store(c, g);
         if (werr) {
-            if (held) join_error(held, gstr_k(m->id), werr == KAFKA_ERR_MESSAGE_TOO_LARGE ? KAFKA_ERR_UNKNOWN_SERVER_ERROR : werr);
+            if (held) group_join_error(held, gstr_k(m->id), werr == KAFKA_ERR_MESSAGE_TOO_LARGE ? KAFKA_ERR_UNKNOWN_SERVER_ERROR : werr);
             prepare_rebalance(c, g, "cannot store a static member's new id", a->now_us);
             break;
         }
@@ -726,12 +332,12 @@ static void replace_static_member(struct group_coordinator *c, struct group *g, 
 static void new_member_join(struct group_coordinator *c, struct group *g, const struct join_args *a,
                             struct group_waiter *w) {
     const struct kafka_join_group_request *req = a->req;
-    if (!supports_protocols(g, req->protocol_type, req->protocols, req->protocols_count))
-        return join_error(w, req->member_id, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    if (!group_supports_protocols(g, req->protocol_type, req->protocols, req->protocols_count))
+        return group_join_error(w, req->member_id, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
     bool is_static = !kstr_is_null(req->group_instance_id);
     struct gstr id = {NULL, -1};
-    if (new_member_id(&id, is_static ? req->group_instance_id : a->client->client_id) != 0)
-        return join_error(w, req->member_id, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    if (group_new_member_id(&id, is_static ? req->group_instance_id : a->client->client_id) != 0)
+        return group_join_error(w, req->member_id, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     if (is_static) {
         struct group_member *old = strmap_get(&g->static_members, req->group_instance_id.ptr,
                                               (size_t)req->group_instance_id.len);
@@ -743,14 +349,14 @@ static void new_member_join(struct group_coordinator *c, struct group *g, const 
         struct group_pending *p = calloc(1, sizeof(*p));
         if (!p || strmap_put(&g->pending, id.ptr, (size_t)id.len, p) != 0) {
             free(p);
-            join_error(w, req->member_id, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+            group_join_error(w, req->member_id, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
         } else {
             c->member_count++;
             p->id = id;
             id = (struct gstr){NULL, -1};
-            p->deadline_us = after_ms(a->now_us, req->session_timeout_ms);
+            p->deadline_us = group_after_ms(a->now_us, req->session_timeout_ms);
             group_schedule(c, g, p->deadline_us);
-            join_error(w, gstr_k(p->id), KAFKA_ERR_MEMBER_ID_REQUIRED);
+            group_join_error(w, gstr_k(p->id), KAFKA_ERR_MEMBER_ID_REQUIRED);
         }
     } else {
         add_member_and_rebalance(c, g, &id, a, w);
@@ -760,25 +366,10 @@ static void new_member_join(struct group_coordinator *c, struct group *g, const 
 
 /* Kafka's check of a (member id, instance id) pair: the instance must map
  * to that member, or the member must exist. */
-int16_t group_validate_member(struct group *g, struct kstr member_id, struct kstr instance_id,
-                              struct group_member **out) {
-    *out = NULL;
-    if (!kstr_is_null(instance_id)) {
-        struct group_member *m = strmap_get(&g->static_members, instance_id.ptr, (size_t)instance_id.len);
-        if (!m) return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-        if (!gstr_eq(m->id, member_id)) return KAFKA_ERR_FENCED_INSTANCE_ID;
-        *out = m;
-        return KAFKA_ERR_NONE;
-    }
-    if (kstr_is_null(member_id)) return KAFKA_ERR_UNKNOWN_MEMBER_ID;
-    *out = strmap_get(&g->members, member_id.ptr, (size_t)member_id.len);
-    return *out ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_MEMBER_ID;
-}
-
 static void update_member_and_rebalance(struct group_coordinator *c, struct group *g, struct group_member *m,
                                         const struct join_args *a, struct group_waiter *w, const char *reason) {
     int16_t err = update_member(c, m, a, w);
-    if (err) return join_error(w, a->req->member_id, err);
+    if (err) return group_join_error(w, a->req->member_id, err);
     group_member_touch(c, m, a->now_us);
     maybe_prepare_rebalance(c, g, reason, a->now_us);
 }
@@ -786,8 +377,8 @@ static void update_member_and_rebalance(struct group_coordinator *c, struct grou
 static void current_member_join(struct group_coordinator *c, struct group *g, const struct join_args *a,
                                 struct group_waiter *w) {
     const struct kafka_join_group_request *req = a->req;
-    if (!supports_protocols(g, req->protocol_type, req->protocols, req->protocols_count))
-        return join_error(w, req->member_id, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    if (!group_supports_protocols(g, req->protocol_type, req->protocols, req->protocols_count))
+        return group_join_error(w, req->member_id, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
     if (kstr_is_null(req->group_instance_id)) {
         struct group_pending *p = strmap_get(&g->pending, req->member_id.ptr, (size_t)req->member_id.len);
         if (p) {
@@ -795,7 +386,7 @@ static void current_member_join(struct group_coordinator *c, struct group *g, co
             strmap_del(&g->pending, p->id.ptr, (size_t)p->id.len);
             struct gstr id = p->id;
             p->id = (struct gstr){NULL, -1};
-            pending_free(c, p);
+            group_pending_free(c, p);
             add_member_and_rebalance(c, g, &id, a, w);
             gstr_clear(&id);
             return;
@@ -803,7 +394,7 @@ static void current_member_join(struct group_coordinator *c, struct group *g, co
     }
     struct group_member *m;
     int16_t err = group_validate_member(g, req->member_id, req->group_instance_id, &m);
-    if (err) return join_error(w, req->member_id, err);
+    if (err) return group_join_error(w, req->member_id, err);
     bool leader = g->leader == m;
     switch (g->state) {
     case GROUP_PREPARING_REBALANCE:
@@ -811,7 +402,7 @@ static void current_member_join(struct group_coordinator *c, struct group *g, co
         break;
     case GROUP_COMPLETING_REBALANCE:
         /* The same join again (its answer was lost): answer it again. */
-        if (member_matches(m, req->protocols, req->protocols_count))
+        if (group_member_matches(m, req->protocols, req->protocols_count))
             answer_current_generation(g, gstr_k(m->id), gstr_k(g->leader->id), false, leader, w);
         else
             update_member_and_rebalance(c, g, m, a, w, "member changed its metadata during the sync phase");
@@ -819,7 +410,7 @@ static void current_member_join(struct group_coordinator *c, struct group *g, co
     case GROUP_STABLE:
         /* A follower with unchanged metadata just learns the generation;
          * the leader rejoining means it wants a new assignment. */
-        if (!leader && member_matches(m, req->protocols, req->protocols_count)) {
+        if (!leader && group_member_matches(m, req->protocols, req->protocols_count)) {
             group_member_touch(c, m, a->now_us);
             answer_current_generation(g, gstr_k(m->id), gstr_k(g->leader->id), false, false, w);
         } else {
@@ -829,7 +420,7 @@ static void current_member_join(struct group_coordinator *c, struct group *g, co
         break;
     case GROUP_EMPTY:
     case GROUP_DEAD:
-        join_error(w, req->member_id, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+        group_join_error(w, req->member_id, KAFKA_ERR_UNKNOWN_MEMBER_ID);
         break;
     }
 }
@@ -881,7 +472,7 @@ void group_join(struct group_coordinator *c, const struct kafka_join_group_reque
     w->coord = c;
     w->member = NULL;
     int16_t err = validate_join(c, req);
-    if (err) return join_error(w, req->member_id, err);
+    if (err) return group_join_error(w, req->member_id, err);
     struct join_args a = {
         .req = req,
         .version = version,
@@ -895,14 +486,14 @@ void group_join(struct group_coordinator *c, const struct kafka_join_group_reque
     struct group *g = group_find(c, req->group_id);
     if (!g) {
         /* A member id for a group we do not know is stale. */
-        if (!unknown) return join_error(w, req->member_id, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+        if (!unknown) return group_join_error(w, req->member_id, KAFKA_ERR_UNKNOWN_MEMBER_ID);
         g = group_get_or_create(c, req->group_id, &err);
-        if (!g) return join_error(w, req->member_id, err);
+        if (!g) return group_join_error(w, req->member_id, err);
     }
     if (!accept_joining_member(c, g, req->member_id)) {
         struct group_member *m = unknown ? NULL : strmap_get(&g->members, req->member_id.ptr, (size_t)req->member_id.len);
         if (m) remove_member_and_update(c, g, m, "the group is at its maximum size", a.now_us);
-        join_error(w, kstr_c(""), KAFKA_ERR_GROUP_MAX_SIZE_REACHED);
+        group_join_error(w, kstr_c(""), KAFKA_ERR_GROUP_MAX_SIZE_REACHED);
     } else if (unknown) {
         new_member_join(c, g, &a, w);
     } else {
@@ -925,14 +516,14 @@ static int16_t apply_assignments(struct group_coordinator *c, struct group *g,
         total += len > 0 ? (uint64_t)len : 0;
     }
     uint64_t old = 0;
-    for (const struct group_member *m = g->head; m; m = m->next) old += assignment_bytes(m);
+    for (const struct group_member *m = g->head; m; m = m->next) old += group_member_assignment_bytes(m);
     if (c->member_bytes - old + total > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX) {
         log_warn("group", "member metadata budget reached, refusing an assignment group=%s", g->id.ptr);
         return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     }
     /* Members the leader left out get an empty assignment; ids that are
      * not members are ignored; a repeated id: the last one counts. */
-    for (struct group_member *m = g->head; m; m = m->next) member_set_assignment(c, m, NULL, 0);
+    for (struct group_member *m = g->head; m; m = m->next) group_member_set_assignment(c, m, NULL, 0);
     for (int32_t i = 0; i < req->assignments_count; i++) {
         const struct kafka_sync_group_request_sync_group_request_assignment *as = &req->assignments[i];
         struct group_member *m = kstr_is_null(as->member_id)
@@ -943,7 +534,7 @@ static int16_t apply_assignments(struct group_coordinator *c, struct group *g,
         uint8_t *copy = malloc((size_t)(len ? len : 1));
         if (!copy) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
         if (len) memcpy(copy, as->assignment.ptr, (size_t)len);
-        member_set_assignment(c, m, copy, len);
+        group_member_set_assignment(c, m, copy, len);
     }
     return KAFKA_ERR_NONE;
 }
@@ -953,7 +544,7 @@ static void sync_answer_assignment(struct group *g, struct group_member *m, stru
         .error = KAFKA_ERR_NONE,
         .protocol_type = gstr_k(g->protocol_type),
         .protocol_name = gstr_k(g->protocol_name),
-        .assignment = {m->assignment ? m->assignment : empty_bytes, m->assignment_len},
+        .assignment = {m->assignment ? m->assignment : group_empty_bytes, m->assignment_len},
     };
     w->sync_done(w, &r);
 }
@@ -967,12 +558,10 @@ static void complete_sync(struct group_coordinator *c, struct group *g, const st
          * does not by the rebalance timeout it is removed like any member
          * that owes a SyncGroup. */
         g->leader->pending_sync = true;
-        answer_sync_error(c, g->leader, err);
+        group_answer_sync_error(c, g->leader, err);
         return;
     }
-    struct group_write *w = group_write_begin(c, g);
-    err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (w) err = group_write_metadata(w) == 0 ? group_write_commit(w) : (group_write_abort(w), KAFKA_ERR_UNKNOWN_SERVER_ERROR);
+    err = group_store(c, g);
     if (err) {
         /* As Kafka: a record too large is a server error, everyone rejoins. */
         if (err == KAFKA_ERR_MESSAGE_TOO_LARGE) err = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
@@ -984,7 +573,7 @@ static void complete_sync(struct group_coordinator *c, struct group *g, const st
     group_set_state(g, GROUP_STABLE);
     log_info("group", "group stable group=%s generation=%d members=%u", g->id.ptr, g->generation, g->member_count);
     for (struct group_member *m = g->head; m; m = m->next) {
-        struct group_waiter *sw = take_sync(c, m);
+        struct group_waiter *sw = group_take_sync(c, m);
         if (sw) {
             group_member_touch(c, m, now_us);
             sync_answer_assignment(g, m, sw);
@@ -997,27 +586,27 @@ void group_sync(struct group_coordinator *c, const struct kafka_sync_group_reque
     (void)version;
     w->coord = c;
     w->member = NULL;
-    if (req->group_id.len <= 0) return sync_error(w, KAFKA_ERR_INVALID_GROUP_ID);
+    if (req->group_id.len <= 0) return group_sync_error(w, KAFKA_ERR_INVALID_GROUP_ID);
     struct group *g = group_find(c, req->group_id);
-    if (!g) return sync_error(w, KAFKA_ERR_UNKNOWN_MEMBER_ID);
-    if (g->state == GROUP_DEAD) return sync_error(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    if (!g) return group_sync_error(w, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+    if (g->state == GROUP_DEAD) return group_sync_error(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     struct group_member *m;
     int16_t err = group_validate_member(g, req->member_id, req->group_instance_id, &m);
-    if (err) return sync_error(w, err);
-    if (req->generation_id != g->generation) return sync_error(w, KAFKA_ERR_ILLEGAL_GENERATION);
+    if (err) return group_sync_error(w, err);
+    if (req->generation_id != g->generation) return group_sync_error(w, KAFKA_ERR_ILLEGAL_GENERATION);
     if ((!kstr_is_null(req->protocol_type) && !gstr_eq(g->protocol_type, req->protocol_type)) ||
         (!kstr_is_null(req->protocol_name) && !gstr_eq(g->protocol_name, req->protocol_name)))
-        return sync_error(w, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
+        return group_sync_error(w, KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL);
     uint64_t now = group_now_us();
     switch (g->state) {
-    case GROUP_EMPTY: return sync_error(w, KAFKA_ERR_UNKNOWN_MEMBER_ID);
-    case GROUP_PREPARING_REBALANCE: return sync_error(w, KAFKA_ERR_REBALANCE_IN_PROGRESS);
-    case GROUP_DEAD: return sync_error(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+    case GROUP_EMPTY: return group_sync_error(w, KAFKA_ERR_UNKNOWN_MEMBER_ID);
+    case GROUP_PREPARING_REBALANCE: return group_sync_error(w, KAFKA_ERR_REBALANCE_IN_PROGRESS);
+    case GROUP_DEAD: return group_sync_error(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     case GROUP_COMPLETING_REBALANCE:
         if (c->held_requests >= LIMIT_GROUP_HELD_REQUESTS_MAX && !m->sync_waiter)
-            return sync_error(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
+            return group_sync_error(w, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
         m->pending_sync = false;
-        hold_sync(c, m, w);
+        group_hold_sync(c, m, w);
         if (m == g->leader) complete_sync(c, g, req, now);
         return;
     case GROUP_STABLE:
@@ -1066,7 +655,7 @@ static int16_t leave_one(struct group_coordinator *c, struct group *g, struct ks
                                       : NULL;
         if (p) {
             strmap_del(&g->pending, p->id.ptr, (size_t)p->id.len);
-            pending_free(c, p);
+            group_pending_free(c, p);
             try_complete_join(c, g, now_us);
             return KAFKA_ERR_NONE;
         }
@@ -1131,7 +720,7 @@ static struct group_member *first_expired(struct group *g, uint64_t now_us) {
         if (!m->is_new && (m->awaiting_join || m->sync_waiter)) {
             /* Members waiting on us are alive by definition; their session
              * restarts when their request is answered. */
-            m->deadline_us = after_ms(now_us, m->session_timeout_ms);
+            m->deadline_us = group_after_ms(now_us, m->session_timeout_ms);
             continue;
         }
         return m;
@@ -1156,7 +745,7 @@ static void expire_pending_sync(struct group_coordinator *c, struct group *g, ui
         if (!m->pending_sync) continue;
         log_info("group", "member removed group=%s member=%s reason=\"no SyncGroup within the rebalance timeout\"",
                  g->id.ptr, m->id.ptr);
-        member_drop(c, g, m);
+        group_member_drop(c, g, m);
         removed = true;
     }
     g->sync_deadline_us = 0;
@@ -1168,7 +757,7 @@ uint64_t group_membership_tick(struct group_coordinator *c, struct group *g, uin
     while ((p = first_expired_pending(g, now_us))) {
         log_info("group", "pending member expired group=%s member=%s", g->id.ptr, p->id.ptr);
         strmap_del(&g->pending, p->id.ptr, (size_t)p->id.len);
-        pending_free(c, p);
+        group_pending_free(c, p);
         try_complete_join(c, g, now_us);
     }
     struct group_member *m;
@@ -1181,7 +770,7 @@ uint64_t group_membership_tick(struct group_coordinator *c, struct group *g, uin
             int32_t d = c->initial_delay_ms < g->initial_remaining_ms ? c->initial_delay_ms : g->initial_remaining_ms;
             g->new_member_added = false;
             g->initial_remaining_ms -= d;
-            g->join_deadline_us = after_ms(now_us, d);
+            g->join_deadline_us = group_after_ms(now_us, d);
         } else {
             complete_join(c, g, now_us);
         }
@@ -1201,40 +790,4 @@ uint64_t group_membership_tick(struct group_coordinator *c, struct group *g, uin
     if (g->state == GROUP_COMPLETING_REBALANCE || g->state == GROUP_STABLE) CONSIDER(g->sync_deadline_us);
 #undef CONSIDER
     return next;
-}
-
-/* --------------------------------------------------------------- loading */
-
-int group_member_restore(struct group_coordinator *c, struct group *g,
-                         const struct kafka_group_metadata_value_member_metadata *mm, struct kstr protocol) {
-    if (kstr_is_null(mm->member_id) || strmap_get(&g->members, mm->member_id.ptr, (size_t)mm->member_id.len))
-        return -1;
-    if (c->member_count >= LIMIT_GROUP_MEMBERS_TOTAL_MAX || g->member_count >= (uint32_t)LIMIT_GROUP_MEMBERS_MAX)
-        return -1;
-    int32_t sub_len = mm->subscription.len > 0 ? mm->subscription.len : 0;
-    int32_t as_len = mm->assignment.len > 0 ? mm->assignment.len : 0;
-    if (sub_len > LIMIT_GROUP_MEMBER_METADATA_BYTES_MAX || as_len > LIMIT_GROUP_MEMBER_ASSIGNMENT_BYTES_MAX ||
-        c->member_bytes + (uint64_t)sub_len + (uint64_t)as_len > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX)
-        return -1;
-    struct group_member *m = member_alloc(c, g);
-    if (!m) return -1;
-    struct kafka_join_group_request_join_group_request_protocol p = {protocol, mm->subscription};
-    uint8_t *assignment = malloc((size_t)(as_len ? as_len : 1));
-    bool ok = assignment && gstr_set(&m->id, mm->member_id) == 0 &&
-              gstr_set(&m->instance_id, mm->group_instance_id) == 0 &&
-              gstr_set(&m->client_id, mm->client_id) == 0 && gstr_set(&m->client_host, mm->client_host) == 0 &&
-              member_set_protocols(c, m, &p, kstr_is_null(protocol) ? 0 : 1) == KAFKA_ERR_NONE;
-    if (ok && as_len) memcpy(assignment, mm->assignment.ptr, (size_t)as_len);
-    if (ok) member_set_assignment(c, m, assignment, as_len);
-    else free(assignment);
-    if (!ok || member_link(g, m) != 0) {
-        group_member_free(c, m);
-        return -1;
-    }
-    m->session_timeout_ms = mm->session_timeout;
-    m->rebalance_timeout_ms = mm->rebalance_timeout > 0 ? mm->rebalance_timeout : mm->session_timeout;
-    /* Members must heartbeat within their session after a restart, like
-     * after a join; those that do not are removed and the group rebalances. */
-    group_member_touch(c, m, group_now_us());
-    return 0;
 }

@@ -523,12 +523,20 @@ static bool offset_expired(const struct group_coordinator *c, const struct group
     return now_ms - base_ms >= c->retention_ms;
 }
 
+/* Offsets of a topic (or partition) deleted since: Kafka drops them when
+ * the topic goes; we do at the next expiry check (commits for unknown
+ * topics are refused, so such an offset can only be left over). */
+static bool partition_gone(struct group_coordinator *c, const struct topic *t, int32_t partition) {
+    (void)c;
+    return !t || partition >= t->partition_count;
+}
+
 /* Expires one group's offsets; returns true if the group was removed. */
 static bool expire_group(struct group_coordinator *c, struct group *g, int64_t now_ms) {
     bool has_type = g->protocol_type.ptr != NULL;
     bool by_state = has_type && g->state == GROUP_EMPTY;
     bool stable_consumer = gstr_eq(g->protocol_type, kstr_c(CONSUMER_PROTOCOL_TYPE)) && g->state == GROUP_STABLE;
-    if (has_type && !by_state && !stable_consumer) return false;
+    bool by_time = !has_type || by_state || stable_consumer;
     /* Collect (topic, partition) pairs first: the tables must not change
      * while walked, and memory changes only after the tombstones are written. */
     uint32_t cap = g->offset_count, n = 0;
@@ -538,10 +546,12 @@ static bool expire_group(struct group_coordinator *c, struct group *g, int64_t n
     void *v;
     while (strmap_next(&g->offset_topics, &pos, &v)) {
         const struct group_offset_topic *t = v;
-        if (stable_consumer && group_subscribes(g, gstr_k(t->name))) continue;
+        const struct topic *live = topic_find(c->b, gstr_k(t->name));
+        bool timed = by_time && !(stable_consumer && group_subscribes(g, gstr_k(t->name)));
         for (uint32_t i = 0; i < t->count && n < cap; i++) {
             const struct group_offset *o = &t->parts[i];
-            if (offset_expired(c, o, by_state ? g->state_ms : o->commit_ms, now_ms))
+            if (partition_gone(c, live, o->partition) ||
+                (timed && offset_expired(c, o, by_state ? g->state_ms : o->commit_ms, now_ms)))
                 list[n++] = (struct expired){gstr_k(t->name), o->partition};
         }
     }
@@ -550,19 +560,24 @@ static bool expire_group(struct group_coordinator *c, struct group *g, int64_t n
         free(list);
         return false;
     }
+    /* One batch: the offsets' tombstones and, for a group that goes, its own. */
     struct group_write *w = group_write_begin(c, g);
-    bool ok = w != NULL;
-    for (uint32_t i = 0; i < n && ok; i++) ok = group_write_offset_tombstone(w, list[i].topic, list[i].partition) == 0;
-    if (ok && dead && has_type) ok = group_write_metadata_tombstone(w) == 0;
-    int16_t err = !w ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE : ok ? group_write_commit(w) : (group_write_abort(w), KAFKA_ERR_UNKNOWN_SERVER_ERROR);
+    int16_t err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (w) {
+        for (uint32_t i = 0; i < n; i++) group_write_offset_tombstone(w, list[i].topic, list[i].partition);
+        if (dead && has_type) group_write_metadata_tombstone(w);
+        err = group_write_commit(w);
+    }
     if (err) {
         log_warn("group", "cannot write expired offsets group=%s error=%d", g->id.ptr, err);
         free(list);
         return false;
     }
     if (n) log_info("group", "offsets expired group=%s count=%u", g->id.ptr, n);
-    /* The topic names point into the tables being changed: remove from the
-     * end of each topic so no name is freed while still needed. */
+    /* The names in the list point into the topics being changed. A topic
+     * is freed when its last partition goes, and its entries are adjacent
+     * in the list, so walking the list backwards frees each name only
+     * after its last use. */
     for (uint32_t i = n; i-- > 0;) group_offset_remove(c, g, list[i].topic, list[i].partition);
     free(list);
     if (dead) {

@@ -77,6 +77,7 @@ struct group_write {
     struct obuf value;
     size_t limit;
     bool failed;
+    bool out_of_memory;
 };
 
 /* ------------------------------------------------------------- the topic */
@@ -206,6 +207,7 @@ int group_write_metadata(struct group_write *w) {
     if (!mm) {
         buf_reset(&w->key);
         w->failed = true;
+        w->out_of_memory = true;
         return -1;
     }
     int32_t i = 0;
@@ -228,6 +230,13 @@ int group_write_metadata(struct group_write *w) {
     return add_record(w, false);
 }
 
+int16_t group_store(struct group_coordinator *c, struct group *g) {
+    struct group_write *w = group_write_begin(c, g);
+    if (!w) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    group_write_metadata(w);  /* a failure is remembered in w and reported by commit */
+    return group_write_commit(w);
+}
+
 int group_write_metadata_tombstone(struct group_write *w) {
     put_group_key(w);
     return add_record(w, true);
@@ -244,7 +253,9 @@ void group_write_abort(struct group_write *w) {
 int16_t group_write_commit(struct group_write *w) {
     int16_t err = KAFKA_ERR_NONE;
     if (w->failed) {
-        err = KAFKA_ERR_MESSAGE_TOO_LARGE;
+        /* A record that does not fit the topic's max.message.bytes (or
+         * could not be encoded at all). */
+        err = w->out_of_memory ? KAFKA_ERR_COORDINATOR_NOT_AVAILABLE : KAFKA_ERR_MESSAGE_TOO_LARGE;
     } else if (w->bb.count > 0) {
         if (batch_builder_finish(&w->bb) != 0) {
             err = KAFKA_ERR_MESSAGE_TOO_LARGE;

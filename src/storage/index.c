@@ -130,9 +130,15 @@ int oidx_append(struct offset_index *ix, int fd, uint32_t rel, uint32_t pos) {
     return 0;
 }
 
-int oidx_reset(struct offset_index *ix, int fd) {
-    ix->entries = 0;
-    return fio_ftruncate(fd, 0);
+/* Cuts the file to len bytes unless it already has that length. */
+static int cut_to(int fd, off_t len) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    return st.st_size == len ? 0 : fio_ftruncate(fd, len);
+}
+
+int oidx_end_rebuild(const struct offset_index *ix, int fd) {
+    return cut_to(fd, (off_t)ix->entries * STORAGE_OFFSET_INDEX_ENTRY_BYTES);
 }
 
 int oidx_rollback(struct offset_index *ix, int fd, const struct offset_index *saved) {
@@ -225,9 +231,8 @@ int tidx_append(struct time_index *ix, int fd, int64_t ts, uint32_t rel) {
     return 0;
 }
 
-int tidx_reset(struct time_index *ix, int fd) {
-    ix->entries = 0;
-    return fio_ftruncate(fd, 0);
+int tidx_end_rebuild(const struct time_index *ix, int fd) {
+    return cut_to(fd, (off_t)ix->entries * STORAGE_TIME_INDEX_ENTRY_BYTES);
 }
 
 int tidx_rollback(struct time_index *ix, int fd, const struct time_index *saved) {

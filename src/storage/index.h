@@ -47,9 +47,14 @@ int tidx_append(struct time_index *ix, int fd, int64_t ts, uint32_t rel);
 bool oidx_full(const struct offset_index *ix);
 bool tidx_full(const struct time_index *ix);
 
-/* Empties the file (before a rebuild). */
-int oidx_reset(struct offset_index *ix, int fd);
-int tidx_reset(struct time_index *ix, int fd);
+/* A rebuild forgets the entries in memory and appends them again over the
+ * old ones; *_end_rebuild then cuts the file to the new length. A rebuild
+ * that reproduces the file (the usual case after a crash) thus changes no
+ * file size: ftruncate costs a journal transaction. */
+static inline void oidx_begin_rebuild(struct offset_index *ix) { ix->entries = 0; }
+static inline void tidx_begin_rebuild(struct time_index *ix) { ix->entries = 0; }
+int oidx_end_rebuild(const struct offset_index *ix, int fd);
+int tidx_end_rebuild(const struct time_index *ix, int fd);
 /* Returns to an earlier state (an append that failed later on). */
 int oidx_rollback(struct offset_index *ix, int fd, const struct offset_index *saved);
 int tidx_rollback(struct time_index *ix, int fd, const struct time_index *saved);

@@ -4,7 +4,8 @@
  * partitionLeaderEpoch), a sparse ".index" (offset -> file position) and a
  * sparse ".timeindex" (timestamp -> offset), named by the 20-digit base
  * offset of their first batch, like Kafka's. The on-disk formats are
- * documented byte by byte in segment.c and index.c and in docs/STORAGE.md.
+ * documented byte by byte in segment.c, index.c, epoch_cache.c and
+ * log_open.c, and in docs/STORAGE.md.
  *
  * Descriptors: segment files are opened on demand and closed by a
  * process-wide LRU cache bounded by log.open.files.max (see

@@ -297,19 +297,31 @@ static int check_tail(struct segment *s, uint64_t file_size, bool deep) {
     return 0;
 }
 
-/* Checks every batch, rebuilds both indexes, truncates at the first bad batch. */
+/* The time index entry a seal adds: the segment's largest timestamp, if
+ * no entry carries it yet. */
+static int add_final_time_entry(struct segment *s) {
+    if (s->max_ts < 0 || (s->tidx.entries > 0 && s->max_ts <= s->tidx.last_ts) || tidx_full(&s->tidx)) return 0;
+    int fd = tidx_fd(s);
+    return fd < 0 ? fd : tidx_append(&s->tidx, fd, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset));
+}
+
+/* Checks every batch, rebuilds both indexes, truncates at the first bad
+ * batch. The rebuilt time index ends with the entry a seal would add, so a
+ * segment sealed before the crash gets back byte-identical indexes (and
+ * no ftruncate); for the active segment the extra entry is as valid as
+ * any other. */
 static int check_full(struct segment *s, uint64_t file_size, uint32_t index_interval_bytes,
                       struct segment_recovery *rec) {
-    int fd = oidx_fd(s);
-    int rc = fd < 0 ? fd : oidx_reset(&s->oidx, fd);
-    if (rc != 0) return rc;
-    if ((fd = tidx_fd(s)) < 0) return fd;
-    if ((rc = tidx_reset(&s->tidx, fd)) != 0) return rc;
+    oidx_begin_rebuild(&s->oidx);
+    tidx_begin_rebuild(&s->tidx);
     s->bytes_since_index = 0;
     s->max_ts = -1;
     s->max_ts_batch_offset = -1;
     struct walk w;
-    rc = walk_batches(s, 0, file_size, s->base_offset, true, true, index_interval_bytes, rec, &w);
+    int fd, rc = walk_batches(s, 0, file_size, s->base_offset, true, true, index_interval_bytes, rec, &w);
+    if (rc == 0) rc = add_final_time_entry(s);
+    if (rc == 0) rc = (fd = oidx_fd(s)) < 0 ? fd : oidx_end_rebuild(&s->oidx, fd);
+    if (rc == 0) rc = (fd = tidx_fd(s)) < 0 ? fd : tidx_end_rebuild(&s->tidx, fd);
     if (rc != 0) return rc;
     rec->indexes_rebuilt += 2;
     if (w.end_pos < file_size) {
@@ -465,11 +477,7 @@ int segment_seal(struct segment *s) {
         fdc_pin(&s->log_file);
         rc = fio_ftruncate(fd, (off_t)s->size);
     }
-    if (rc == 0 && s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) &&
-        !tidx_full(&s->tidx)) {
-        fd = tidx_fd(s);
-        rc = fd < 0 ? fd : tidx_append(&s->tidx, fd, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset));
-    }
+    if (rc == 0) rc = add_final_time_entry(s);
     if (rc == 0) rc = sync_log(s);
     if (rc == 0) rc = (fd = oidx_fd(s)) < 0 ? fd : fio_fdatasync(fd);
     if (rc == 0) rc = (fd = tidx_fd(s)) < 0 ? fd : fio_fdatasync(fd);

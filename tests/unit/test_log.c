@@ -2,8 +2,11 @@
  * Partition log tests: round trips across rolls, reads inside batches and
  * cut by max_bytes / max_offset, clean and crashed reopens (torn tail,
  * flipped byte, damaged or missing indexes, empty trailing segment, a real
- * kill of a child process), retention, DeleteRecords, time lookups, and
- * write failures (RLIMIT_FSIZE and injected faults).
+ * kill of a child process), retention, DeleteRecords, time lookups,
+ * write failures (RLIMIT_FSIZE and injected faults), the leader-epoch
+ * cache and its checkpoint, segments left unopened by a clean open, and
+ * the descriptor cache at its smallest cap (including random operations
+ * over several logs checked against a model).
  */
 #include <errno.h>
 #include <fcntl.h>

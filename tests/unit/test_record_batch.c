@@ -33,6 +33,24 @@ static size_t build3(int16_t attrs) {
 
 static void refresh_crc(size_t n) { rb_put_be32(buf + RB_OFF_CRC, rb_compute_crc(buf, (uint32_t)n)); }
 
+/* rb_find_timestamp over the first n bytes of buf, when only its verdict
+ * (1 none, -1 malformed) matters. */
+static int find_rc(size_t n, int64_t ts, int32_t min_delta) {
+    int32_t delta;
+    int64_t found;
+    return rb_find_timestamp(buf, (uint32_t)n, ts, min_delta, &delta, &found);
+}
+
+/* rb_find_timestamp over the first n bytes of buf must find the record at
+ * want_delta, whose timestamp is want_ts. */
+static void check_found(size_t n, int64_t ts, int32_t min_delta, int32_t want_delta, int64_t want_ts) {
+    int32_t delta = -1;
+    int64_t found = -1;
+    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, ts, min_delta, &delta, &found), 0);
+    CHECK_EQ_INT(delta, want_delta);
+    CHECK_EQ_INT(found, want_ts);
+}
+
 static void test_build_parse_validate(void) {
     size_t n = build3(0);
     CHECK(n > RB_HEADER_BYTES);
@@ -69,16 +87,10 @@ static void test_build_parse_validate(void) {
     CHECK_EQ_INT(r.timestamp, 1002);
     CHECK_EQ_INT(rb_records_next(&it, &r), 0);
 
-    int32_t delta;
-    int64_t ts;
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 1001, 0, &delta, &ts), 0);
-    CHECK_EQ_INT(delta, 1);
-    CHECK_EQ_INT(ts, 1005);
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 1000, 0, &delta, &ts), 0);
-    CHECK_EQ_INT(delta, 0);
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 1000, 2, &delta, &ts), 0);
-    CHECK_EQ_INT(delta, 2);
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 1006, 0, &delta, &ts), 1);
+    check_found(n, 1001, 0, 1, 1005);
+    check_found(n, 1000, 0, 0, 1000);
+    check_found(n, 1000, 2, 2, 1002);
+    CHECK_EQ_INT(find_rc(n, 1006, 0), 1);
 }
 
 /* One record written out byte by byte from the format description, so the
@@ -190,9 +202,7 @@ static void test_produce_rules(void) {
     /* An offsetDelta past lastOffsetDelta never becomes a time lookup answer. */
     buf[RB_HEADER_BYTES + 3] = 6; /* zigzag 3, lastOffsetDelta is 2 */
     refresh_crc(n);
-    int32_t delta;
-    int64_t ts;
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 0, 0, &delta, &ts), -1);
+    CHECK_EQ_INT(find_rc(n, 0, 0), -1);
 
     /* A record length running past the batch. */
     n = build3(0);
@@ -281,11 +291,7 @@ static void test_builder_timestamps(void) {
         CHECK_EQ_INT(r.rec.offset_delta, i);
     }
     CHECK_EQ_INT(rb_records_next(&it, &r), 0);
-    int32_t delta;
-    int64_t ts;
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 6000, 0, &delta, &ts), 0);
-    CHECK_EQ_INT(delta, 2);
-    CHECK_EQ_INT(ts, 7000);
+    check_found(n, 6000, 0, 2, 7000);
 }
 
 /* Malformed records that only the record walk can see, each reported by
@@ -309,9 +315,7 @@ static void test_walk_errors(void) {
     refresh_crc(n);
     CHECK_EQ_INT(rb_validate(buf, n, NULL), RB_OK);
     CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_ERR_RECORDS);
-    int32_t delta;
-    int64_t ts;
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n, 0, 0, &delta, &ts), -1);
+    CHECK_EQ_INT(find_rc(n, 0, 0), -1);
     /* Under LogAppendTime the deltas are not used, so the same batch passes. */
     rb_set_log_append_time(buf, (uint32_t)n, 99);
     CHECK_EQ_INT(rb_validate_for_produce(buf, n, NULL), RB_OK);
@@ -324,9 +328,8 @@ static void test_walk_errors(void) {
     refresh_crc(n + 1);
     CHECK_EQ_INT(rb_validate(buf, n + 1, NULL), RB_OK);
     CHECK_EQ_INT(rb_validate_for_produce(buf, n + 1, NULL), RB_ERR_RECORDS);
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n + 1, 1004, 0, &delta, &ts), 0);
-    CHECK_EQ_INT(delta, 1);
-    CHECK_EQ_INT(rb_find_timestamp(buf, (uint32_t)n + 1, 2000, 0, &delta, &ts), 1);
+    check_found(n + 1, 1004, 0, 1, 1005);
+    CHECK_EQ_INT(find_rc(n + 1, 2000, 0), 1);
 }
 
 int main(void) {

@@ -1,0 +1,653 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run (standard library only).
+
+  report.py env                      machine and version facts, as JSON
+  report.py combine OUT A B ...      one result from two concurrent consume runs
+  report.py markdown --results DIR --out FILE --plots DIR --runs N --quick 0|1
+                                     docs/BENCHMARKS.md from the results of a run
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+# The issue's targets (issue 5), checked in the summary.
+TARGET_PRODUCE_CPU_S_PER_GB = 0.6
+TARGET_CONSUME_CPU_S_PER_GB = 0.15
+TARGET_PRODUCE_VS_PEER = 3.0
+TARGET_CONSUME_VS_PEER = 2.0
+TARGET_E2E_P99_US = 1000.0
+TARGET_E2E_P999_US = 3000.0
+
+PEER_NAMES = {"redis": "Redis Streams", "nats": "NATS JetStream"}
+
+
+def sh(cmd):
+    try:
+        out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip()
+    except Exception:  # a missing tool is just an unknown fact here
+        return ""
+
+
+def loadavg_now():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def cmd_env(_args):
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+    dirty = sh("git status --porcelain -- src | wc -l")
+    env = {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem_gib": round(mem_kib / 1048576, 1),
+        "filesystem": sh("df -T build | awk 'NR==2 {print $2}'"),
+        "gregor_commit": sh("git rev-parse --short HEAD")
+        + (" + uncommitted changes in src/" if dirty not in ("", "0") else ""),
+        "librdkafka": sh("pkg-config --modversion rdkafka"),
+        "redis": sh("redis-server --version | awk '{print $3}' | sed 's/v=//'"),
+        "nats": sh("nats-server --version"),
+        "hiredis": sh("dpkg-query -W -f='${Version}' libhiredis-dev"),
+        "libnats": sh("dpkg-query -W -f='${Version}' libnats-dev"),
+        "iperf3": sh("iperf3 --version | head -1"),
+        "loadavg_start": loadavg_now(),
+    }
+    json.dump(env, sys.stdout, indent=1)
+    print()
+
+
+def cmd_combine(args):
+    parts = []
+    for p in args.inputs:
+        try:
+            with open(p) as f:
+                parts.append(json.load(f))
+        except (OSError, ValueError) as e:
+            print(f"combine: {p}: {e}", file=sys.stderr)
+            return 1
+    records = sum(p["records"] for p in parts)
+    nbytes = sum(p["bytes"] for p in parts)
+    seconds = max(p["seconds"] for p in parts)
+    cpu = (args.cpu_ticks[1] - args.cpu_ticks[0]) / args.hz
+    out = {
+        "tool": "gregor",
+        "mode": "consume-fanout",
+        "params": dict(parts[0]["params"], readers=str(len(parts))),
+        "records": records,
+        "bytes": nbytes,
+        "errors": sum(p["errors"] for p in parts),
+        "seconds": seconds,
+        "mb_per_s": nbytes / 1e6 / seconds if seconds > 0 else 0,
+        "records_per_s": records / seconds if seconds > 0 else 0,
+        "latency_us": None,
+        "server": {
+            "pid": args.pid,
+            "cpu_s": cpu,
+            "cpu_s_per_gb": cpu / (nbytes / 1e9) if nbytes else None,
+            "peak_rss_kib": args.hwm_kib,
+        },
+        "client_cpu_s": sum(p["client_cpu_s"] for p in parts),
+        "per_reader_mb_per_s": [p["mb_per_s"] for p in parts],
+    }
+    with open(args.out, "w") as f:
+        json.dump(out, f)
+        f.write("\n")
+    return 0
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=1, unit=""):
+    if v is None:
+        return "–"
+    if isinstance(v, float) and abs(v) >= 1000 and digits <= 1:
+        return f"{v:,.0f}{unit}"
+    return f"{v:,.{digits}f}{unit}"
+
+
+def fmt_us(us):
+    if us is None:
+        return "–"
+    if us < 1000:
+        return f"{us:.0f} µs"
+    if us < 1e6:
+        return f"{us / 1000:.2f} ms"
+    return f"{us / 1e6:.2f} s"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}×"
+
+
+class Case:
+    def __init__(self, cid, tool, title, command, results_dir, runs):
+        self.id, self.tool, self.title, self.command = cid, tool, title, command
+        self.runs = []
+        for r in range(1, runs + 1):
+            d = load_json(os.path.join(results_dir, f"{cid}.{r}.json"))
+            if d is not None:
+                self.runs.append(d)
+        self.planned = runs
+
+    def med(self, getter):
+        vals = []
+        for r in self.runs:
+            try:
+                vals.append(getter(r))
+            except (KeyError, TypeError):
+                vals.append(None)
+        return median(vals)
+
+    @property
+    def ok(self):
+        return bool(self.runs)
+
+    def mbps(self):
+        return self.med(lambda r: r["mb_per_s"])
+
+    def rps(self):
+        return self.med(lambda r: r["records_per_s"])
+
+    def lat(self, key):
+        return self.med(lambda r: r["latency_us"][key])
+
+    def cpu_gb(self):
+        return self.med(lambda r: r["server"]["cpu_s_per_gb"])
+
+    def rss_mib(self):
+        v = self.med(lambda r: r["server"]["peak_rss_kib"])
+        return None if v is None else v / 1024
+
+    def client_cpu(self):
+        return self.med(lambda r: r["client_cpu_s"])
+
+    def has_latency(self):
+        return any(r.get("latency_us") for r in self.runs)
+
+    def lost(self):
+        return sum(max(0, r["records"] - r.get("consumed", r["records"])) for r in self.runs)
+
+
+def read_dd(path):
+    """Bytes per second from dd's last line: 'N bytes (...) copied, S s, ...'."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    m = re.search(r"^(\d+) bytes.*copied, ([\d.,]+) s", text, re.M)
+    if not m:
+        return None
+    secs = float(m.group(2).replace(",", "."))
+    return int(m.group(1)) / secs if secs > 0 else None
+
+
+def read_iperf(path):
+    d = load_json(path)
+    try:
+        return d["end"]["sum_received"]["bits_per_second"] / 8
+    except (TypeError, KeyError):
+        return None
+
+
+# ---------------------------------------------------------------- SVG
+
+
+def svg_spectrum(case, path, target_ms=None):
+    """Latency by percentile, one line per run, x on the usual HDR scale
+    (each step one more nine), y linear in milliseconds."""
+    import math
+
+    W, H, L, R, T, B = 640, 360, 64, 16, 36, 48
+    series = []
+    for r in case.runs:
+        lat = r.get("latency_us")
+        if lat and lat.get("spectrum"):
+            series.append(lat["spectrum"])
+    if not series:
+        return False
+    xmax = 5.4  # 99.999% is 5 nines; "max" is drawn a little to the right
+
+    def xpos(p):
+        if p >= 100:
+            n = xmax
+        else:
+            n = min(5.0, -math.log10(1 - p / 100))
+        return L + (W - L - R) * n / xmax
+
+    ymax_ms = max(v for s in series for _, v in s) / 1000 * 1.08 or 1
+    if target_ms:
+        ymax_ms = max(ymax_ms, target_ms * 1.2)
+    # A round tick step giving 4 to 8 ticks.
+    step = 10 ** math.floor(math.log10(ymax_ms))
+    for m in (1, 2, 5, 10):
+        if ymax_ms / (step * m) <= 8:
+            step *= m
+            break
+    ymax_ms = math.ceil(ymax_ms / step) * step
+
+    def ypos(ms):
+        return T + (H - T - B) * (1 - ms / ymax_ms)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{L}" y="20" font-size="14">{esc(case.title)}</text>',
+    ]
+    y = 0.0
+    while y <= ymax_ms + 1e-9:
+        yy = ypos(y)
+        out.append(f'<line x1="{L}" y1="{yy:.1f}" x2="{W - R}" y2="{yy:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{L - 6}" y="{yy + 4:.1f}" text-anchor="end">{y:g}</text>')
+        y += step
+    for p, label in ((0, "0%"), (90, "90%"), (99, "99%"), (99.9, "99.9%"), (99.99, "99.99%"),
+                     (99.999, "99.999%"), (100, "max")):
+        xx = xpos(p)
+        out.append(f'<line x1="{xx:.1f}" y1="{T}" x2="{xx:.1f}" y2="{H - B}" stroke="#eee"/>')
+        out.append(f'<text x="{xx:.1f}" y="{H - B + 16}" text-anchor="middle">{label}</text>')
+    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 10}" text-anchor="middle">percentile</text>')
+    out.append(f'<text x="14" y="{(T + H - B) / 2}" transform="rotate(-90 14 {(T + H - B) / 2})" '
+               f'text-anchor="middle">latency (ms)</text>')
+    if target_ms:
+        yy = ypos(target_ms)
+        out.append(f'<line x1="{L}" y1="{yy:.1f}" x2="{W - R}" y2="{yy:.1f}" stroke="#c00" '
+                   f'stroke-dasharray="6 4"/>')
+        out.append(f'<text x="{L + 6}" y="{yy - 5:.1f}" fill="#c00">target p99 {target_ms:g} ms</text>')
+    colours = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for i, s in enumerate(series):
+        pts = " ".join(f"{xpos(p):.1f},{ypos(v / 1000):.1f}" for p, v in s)
+        out.append(f'<polyline fill="none" stroke="{colours[i % len(colours)]}" stroke-width="1.5" '
+                   f'points="{pts}"/>')
+        out.append(f'<text x="{W - R - 4}" y="{T + 14 + 14 * i}" text-anchor="end" '
+                   f'fill="{colours[i % len(colours)]}">run {i + 1}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    return True
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------- the document
+
+
+def cmd_markdown(args):
+    res = args.results
+    env = load_json(os.path.join(res, "env.json")) or {}
+    cases = []
+    with open(os.path.join(res, "cases.tsv")) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            cid, tool, title, command = line.rstrip("\n").split("\t", 3)
+            cases.append(Case(cid, tool, title, command.replace("\\n", "\n"), res, args.runs))
+    by_id = {c.id: c for c in cases}
+    try:
+        with open(os.path.join(res, "peers.txt")) as f:
+            peers_ok = [p.strip() for p in f if p.strip()]
+    except OSError:
+        peers_ok = []
+
+    limits = {
+        "loopback": read_iperf(os.path.join(res, "iperf3.json")),
+        "cache_write": read_dd(os.path.join(res, "dd-cache-write.txt")),
+        "cache_read": read_dd(os.path.join(res, "dd-cache-read.txt")),
+        "disk_sync": read_dd(os.path.join(res, "dd-disk-fdatasync.txt")),
+    }
+
+    def g(cid):
+        c = by_id.get(cid)
+        return c if c and c.ok else None
+
+    L = []
+    w = L.append
+    w("# Benchmarks")
+    w("")
+    w("Generated by `bench/run` — do not edit by hand; rerun it. "
+      f"{'**QUICK smoke run (short, one run each): not representative.** ' if args.quick else ''}"
+      f"Each case ran {args.runs} time(s) against a fresh server; every figure is the **median** "
+      "over the runs of that case (each column's median taken on its own). "
+      "MB = 10^6 bytes of record payload (keys, headers and protocol framing not counted), "
+      "GB = 10^9. CPU s/GB is the server's user+system CPU time over the measured window "
+      "(from /proc/PID/stat) divided by the payload GB moved; peak RSS is VmHWM.")
+    w("")
+    w(f"Run of {env.get('date_utc', '?')} on {env.get('os', '?')}, kernel {env.get('kernel', '?')}, "
+      f"{env.get('cores', '?')} cores ({env.get('cpu', '?')}), {env.get('mem_gib', '?')} GiB, "
+      f"data on {env.get('filesystem', '?')}. Gregor {env.get('gregor_commit', '?')} (release build), "
+      f"client librdkafka {env.get('librdkafka', '?')}; Redis {env.get('redis', '?') or 'not installed'} "
+      f"(hiredis {env.get('hiredis', '?') or '–'}), {env.get('nats', '') or 'NATS not installed'} "
+      f"(libnats {env.get('libnats', '?') or '–'}). Clients and server share the same 2 cores, "
+      "so client CPU is taken from the server's budget. Load average (1, 5, 15 min) at the start "
+      f"of the run: {env.get('loadavg_start', '?')}; at its end: {loadavg_now()} "
+      "(other work on the machine shares the cores and shows up as noise).")
+    w("")
+
+    # ---- summary against the targets
+    w("## Against the targets of issue 5")
+    w("")
+    w("| target | measured | verdict |")
+    w("| --- | --- | --- |")
+
+    def verdict(ok):
+        return "–" if ok is None else ("met" if ok else "**missed**")
+
+    c = g("g-produce-1k-p1-a1-none")
+    v = c.cpu_gb() if c else None
+    w(f"| broker CPU ≤ {TARGET_PRODUCE_CPU_S_PER_GB} s/GB produced (1 KiB, acks=1) | "
+      f"{fmt(v, 2)} s/GB | {verdict(None if v is None else v <= TARGET_PRODUCE_CPU_S_PER_GB)} |")
+    c = g("g-consume-1k")
+    v = c.cpu_gb() if c else None
+    w(f"| broker CPU ≤ {TARGET_CONSUME_CPU_S_PER_GB} s/GB consumed | {fmt(v, 2)} s/GB | "
+      f"{verdict(None if v is None else v <= TARGET_CONSUME_CPU_S_PER_GB)} |")
+    for size, gid in (("1 KiB", "g-produce-1k-p1-a1-none"), ("100 B", "g-produce-100b")):
+        for peer in ("redis", "nats"):
+            pid_ = f"{peer}-produce-{'1k' if size == '1 KiB' else '100b'}"
+            gr, pr = g(gid), g(pid_)
+            rt = ratio(gr.mbps() if gr else None, pr.mbps() if pr else None)
+            meas = "not measured" if peer not in peers_ok or not pr else fmt_ratio(rt)
+            w(f"| produce ≥ {TARGET_PRODUCE_VS_PEER:g}× {PEER_NAMES[peer]} MB/s, {size} | {meas} | "
+              f"{verdict(None if rt is None else rt >= TARGET_PRODUCE_VS_PEER)} |")
+    for peer in ("redis", "nats"):
+        gr, pr = g("g-consume-1k"), g(f"{peer}-consume-1k")
+        rt = ratio(gr.mbps() if gr else None, pr.mbps() if pr else None)
+        meas = "not measured" if peer not in peers_ok or not pr else fmt_ratio(rt)
+        w(f"| consume ≥ {TARGET_CONSUME_VS_PEER:g}× {PEER_NAMES[peer]} MB/s, 1 KiB | {meas} | "
+          f"{verdict(None if rt is None else rt >= TARGET_CONSUME_VS_PEER)} |")
+    c = g("g-e2e-10k")
+    p99 = c.lat("p99") if c else None
+    p999 = c.lat("p999") if c else None
+    w(f"| e2e p99 ≤ 1 ms at 10k records/s, 1 KiB | {fmt_us(p99)} | "
+      f"{verdict(None if p99 is None else p99 <= TARGET_E2E_P99_US)} |")
+    w(f"| e2e p99.9 ≤ 3 ms at 10k records/s, 1 KiB | {fmt_us(p999)} | "
+      f"{verdict(None if p999 is None else p999 <= TARGET_E2E_P999_US)} |")
+    w("")
+    w("The scale targets (100,000 partitions, 10,000 idle connections) are not measured by "
+      "this run yet.")
+    w("")
+
+    # ---- machine limits
+    w("## The machine's limits (same run)")
+    w("")
+    w("| limit | measured | how |")
+    w("| --- | --- | --- |")
+    lb = limits["loopback"]
+    w(f"| loopback TCP | {fmt(lb / 1e6 if lb else None)} MB/s ({fmt(lb * 8 / 1e9 if lb else None, 1)} Gbit/s) "
+      "| `iperf3 -c 127.0.0.1 -t N -J`, one stream |")
+    for key, label, how in (
+            ("cache_write", "page-cache write", "`dd if=/dev/zero of=FILE bs=1M count=N` (no sync)"),
+            ("cache_read", "page-cache read", "`dd if=FILE of=/dev/null bs=1M` (file still cached)"),
+            ("disk_sync", "disk write with fdatasync", "`dd if=/dev/zero of=FILE bs=1M count=N/2 conv=fdatasync`")):
+        v = limits[key]
+        w(f"| {label} | {fmt(v / 1e6 if v else None)} MB/s | {how} |")
+    w("")
+
+    # ---- Gregor cases
+    w("## Gregor")
+    w("")
+    w("| case | MB/s | records/s | p50 | p99 | p99.9 | max | broker CPU s/GB | broker peak RSS | client CPU s | runs |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in cases:
+        if c.tool != "gregor":
+            continue
+        if not c.ok:
+            w(f"| {c.title} | failed | | | | | | | | | 0/{c.planned} |")
+            continue
+        lat = c.has_latency()
+        w(f"| {c.title} | {fmt(c.mbps())} | {fmt(c.rps(), 0)} | "
+          + (" | ".join(fmt_us(c.lat(k)) for k in ("p50", "p99", "p999", "max")) if lat else "– | – | – | –")
+          + f" | {fmt(c.cpu_gb(), 2)} | {fmt(c.rss_mib())} MiB | {fmt(c.client_cpu(), 2)} | "
+          f"{len(c.runs)}/{c.planned} |")
+    w("")
+    w("Latency columns: for `produce` cases, send to acknowledgement in a closed loop — the "
+      "producer keeps librdkafka's queue full, so this is mostly time queued in the client and "
+      "only the throughput matters; for `open-loop`, from each record's intended send time to its "
+      "acknowledgement; for `e2e`, from the send stamp in the record to its arrival at the "
+      "consumer (librdkafka's default fetch.wait.max.ms=500, linger.ms=0). "
+      "The fan-out row sums both readers' bytes over the longer of their two windows.")
+    lost = [(c.title, c.lost()) for c in cases if c.tool == "gregor" and c.ok and c.lost()]
+    for title, n in lost:
+        w(f"\n**{title}: {n} acknowledged records were not seen by the consumer within the grace period.**")
+    fan = g("g-consume-1k-x2")
+    if fan:
+        per = fan.med(lambda r: r["per_reader_mb_per_s"][0])
+        w(f"\nFan-out: two consumers read the same topic at once, each from the start (Gregor has no "
+          f"consumer groups yet, so two group-less consumers stand in for two groups); "
+          f"median per reader {fmt(per)} MB/s.")
+    w("")
+
+    # ---- peers
+    w("## Peers on the same machine and workload")
+    w("")
+    if not peers_ok:
+        w("Redis Streams and NATS JetStream: **not measured** (not installed, or their drivers did "
+          "not build).")
+    else:
+        missing = [PEER_NAMES[p] for p in ("redis", "nats") if p not in peers_ok]
+        if missing:
+            w(f"{', '.join(missing)}: **not measured** (not installed or driver did not build).")
+            w("")
+        w("| workload | Gregor | " + " | ".join(
+            f"{PEER_NAMES[p]} | Gregor / {p}" for p in ("redis", "nats")) + " |")
+        w("| --- | ---: | " + " | ".join("---: | ---:" for _ in ("redis", "nats")) + " |")
+        rows = (("produce 1 KiB", "g-produce-1k-p1-a1-none", "produce-1k"),
+                ("produce 100 B", "g-produce-100b", "produce-100b"),
+                ("consume 1 KiB", "g-consume-1k", "consume-1k"))
+        for metric, getter, unit in (("MB/s", Case.mbps, ""), ("records/s", Case.rps, "")):
+            for label, gid, suffix in rows:
+                gc = g(gid)
+                gv = getter(gc) if gc else None
+                cells = [f"{label}, {metric}", fmt(gv, 0 if metric == "records/s" else 1)]
+                for p in ("redis", "nats"):
+                    pc = g(f"{p}-{suffix}")
+                    pv = getter(pc) if pc else None
+                    cells += [fmt(pv, 0 if metric == "records/s" else 1) if pc else "not measured",
+                              fmt_ratio(ratio(gv, pv))]
+                w("| " + " | ".join(cells) + " |")
+        for label, gid, suffix in rows:
+            gc = g(gid)
+            gv = gc.cpu_gb() if gc else None
+            cells = [f"{label}, server CPU s/GB", fmt(gv, 2)]
+            for p in ("redis", "nats"):
+                pc = g(f"{p}-{suffix}")
+                pv = pc.cpu_gb() if pc else None
+                cells += [fmt(pv, 2) if pc else "not measured", fmt_ratio(ratio(gv, pv))]
+            w("| " + " | ".join(cells) + " |")
+        for label, gid, suffix in rows:
+            gc = g(gid)
+            gv = gc.rss_mib() if gc else None
+            cells = [f"{label}, server peak RSS MiB", fmt(gv)]
+            for p in ("redis", "nats"):
+                pc = g(f"{p}-{suffix}")
+                pv = pc.rss_mib() if pc else None
+                cells += [fmt(pv) if pc else "not measured", fmt_ratio(ratio(gv, pv))]
+            w("| " + " | ".join(cells) + " |")
+        w("")
+        w("Settings, each server's fastest reasonable durable one: Gregor as configured by default "
+          "(appends go to the page cache, no fsync by count or time; acks=1 from one producer, "
+          "librdkafka's default linger.ms=5 and batch.size); Redis with `appendonly yes`, "
+          "`appendfsync everysec`, no RDB snapshots, driven through hiredis with up to 1,000 XADDs "
+          "pipelined per connection (written in two halves so one is always on the wire) and read "
+          "back with `XREAD COUNT 1000`; NATS JetStream with its file store (server defaults), "
+          "driven through libnats with asynchronous publishes, at most 1,000 awaiting their ack, "
+          "and read back by one pull consumer without acks fetching 4,000 at a time. "
+          "One client connection per server in every case. Durability differs: Redis fsyncs its "
+          "log every second, Gregor and NATS leave it to the kernel's write-back (NATS syncs "
+          "on its own schedule).")
+    w("")
+
+    # ---- ratios to the machine
+    w("## Gregor against the machine")
+    w("")
+    w("| figure | Gregor MB/s | limit MB/s | share |")
+    w("| --- | ---: | ---: | ---: |")
+    for label, gid, lkey, lname in (
+            ("produce 1 KiB, acks=1 vs page-cache write", "g-produce-1k-p1-a1-none", "cache_write", ""),
+            ("produce 1 KiB, acks=1 vs loopback TCP", "g-produce-1k-p1-a1-none", "loopback", ""),
+            ("consume 1 KiB vs page-cache read", "g-consume-1k", "cache_read", ""),
+            ("consume 1 KiB vs loopback TCP", "g-consume-1k", "loopback", ""),
+            ("fan-out (2 readers) vs loopback TCP", "g-consume-1k-x2", "loopback", "")):
+        gc = g(gid)
+        gv = gc.mbps() if gc else None
+        lv = limits[lkey] / 1e6 if limits[lkey] else None
+        r = ratio(gv, lv)
+        w(f"| {label} | {fmt(gv)} | {fmt(lv)} | {'–' if r is None else f'{100 * r:.0f}%'} |")
+    w("")
+
+    # ---- plots
+    plots = []
+    os.makedirs(args.plots, exist_ok=True)
+    for c in cases:
+        if c.ok and c.has_latency() and c.tool == "gregor" and not c.id.startswith("g-produce"):
+            path = os.path.join(args.plots, f"{c.id}.svg")
+            target = TARGET_E2E_P99_US / 1000 if c.id == "g-e2e-10k" else None
+            if svg_spectrum(c, path, target):
+                plots.append((c, os.path.relpath(path, os.path.dirname(os.path.abspath(args.out)))))
+    if plots:
+        w("## Latency by percentile")
+        w("")
+        w("One line per run; the x axis adds a nine per step (HDR style).")
+        w("")
+        for c, rel in plots:
+            w(f"![{c.title}]({rel})")
+            w("")
+
+    # ---- profiles
+    def read_text(path):
+        try:
+            with open(path) as f:
+                return f.read().rstrip()
+        except OSError:
+            return ""
+
+    profs = []
+    for name in ("produce", "consume"):
+        text = read_text(os.path.join(res, f"perf-{name}.txt"))
+        if text:
+            profs.append((name, text, read_text(os.path.join(res, f"perf-{name}-inclusive.txt"))))
+    if profs:
+        w("## Where the broker's CPU goes (perf)")
+        w("")
+        w("`perf record -g -p BROKER_PID` over one extra run of each (not part of the medians; "
+          "perf slows the broker, so their MB/s is lower). Self time: `perf report --no-children "
+          "-g none --sort dso,sym --percent-limit 1`; inclusive time (self + callees): the same "
+          "with `--children --percent-limit 4`.")
+        w("")
+        for name, text, incl in profs:
+            gc = load_json(os.path.join(res, f"perf-{name}.json"))
+            extra = f" ({fmt(gc['mb_per_s'])} MB/s in that run)" if gc else ""
+            w(f"{name} 1 KiB{extra}, self:")
+            w("")
+            w("```")
+            w(text)
+            w("```")
+            w("")
+            if incl:
+                w(f"{name}, inclusive:")
+                w("")
+                w("```")
+                w(incl)
+                w("```")
+                w("")
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+    if os.path.exists(notes) and not args.quick:
+        with open(notes) as f:
+            w(f.read().rstrip())
+        w("")
+
+    # ---- commands
+    w("## Exact commands")
+    w("")
+    w("`bench/run` (RUNS=%d%s) starts each server itself on a free loopback port and passes "
+      "`$PORT` and its `$PID`. Gregor: `gregor broker --override listeners=PLAINTEXT://127.0.0.1:$PORT "
+      "--override log.dirs=build/bench-data/gregor --override log.level=warn`. Redis: "
+      "`redis-server --port $PORT --bind 127.0.0.1 --dir build/bench-data/redis --appendonly yes "
+      "--appendfsync everysec --save '' --protected-mode no`. NATS: `nats-server -js -sd "
+      "build/bench-data/nats -a 127.0.0.1 -p $PORT`. The peer drivers are `bench/peers/*.c`, built "
+      "by bench/run into build/bench-peers/." % (args.runs, ", QUICK=1" if args.quick else ""))
+    w("")
+    for c in cases:
+        w(f"- {c.title} (`{c.id}`):")
+        w("  ```")
+        for line in c.command.split("\n"):
+            w("  " + line)
+        w("  ```")
+    w("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(L))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("env")
+    c = sub.add_parser("combine")
+    c.add_argument("out")
+    c.add_argument("inputs", nargs="+")
+    c.add_argument("--cpu-ticks", nargs=2, type=float, required=True)
+    c.add_argument("--hz", type=float, default=100)
+    c.add_argument("--hwm-kib", type=int, default=0)
+    c.add_argument("--pid", type=int, default=0)
+    m = sub.add_parser("markdown")
+    m.add_argument("--results", required=True)
+    m.add_argument("--out", required=True)
+    m.add_argument("--plots", required=True)
+    m.add_argument("--runs", type=int, required=True)
+    m.add_argument("--quick", type=int, default=0)
+    a = ap.parse_args()
+    return {"env": cmd_env, "combine": cmd_combine, "markdown": cmd_markdown}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
