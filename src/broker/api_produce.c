@@ -159,6 +159,11 @@ void handle_produce(struct request_ctx *ctx) {
                 pr->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            /* Internal topics (__consumer_offsets...) are written by the broker only. */
+            if (t->internal) {
+                pr->error_code = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+                continue;
+            }
             struct produce_result res = produce_partition(ctx, p, req.acks, &pd->records);
             pr->error_code = res.error;
             pr->base_offset = res.base_offset;
