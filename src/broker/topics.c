@@ -82,7 +82,7 @@ static struct topic *topic_new(const char *name, const struct kuuid *id) {
         return NULL;
     }
     t->id = *id;
-    t->internal = name[0] == '_' && name[1] == '_';
+    t->internal = strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
     return t;
 }
 
