@@ -174,6 +174,11 @@ class Case:
         for r in range(1, runs + 1):
             d = load_json(os.path.join(results_dir, f"{cid}.{r}.json"))
             if d is not None:
+                try:
+                    with open(os.path.join(results_dir, f"{cid}.{r}.load")) as f:
+                        d["load"] = float(f.read().strip())
+                except (OSError, ValueError):
+                    pass
                 self.runs.append(d)
         self.planned = runs
 
@@ -208,6 +213,9 @@ class Case:
 
     def client_cpu(self):
         return self.med(lambda r: r["client_cpu_s"])
+
+    def load(self):
+        return self.med(lambda r: r["load"])
 
     def has_latency(self):
         return any(r.get("latency_us") for r in self.runs)
@@ -435,26 +443,28 @@ def cmd_markdown(args):
     # ---- Gregor cases
     w("## Gregor")
     w("")
-    w("| case | MB/s | records/s | p50 | p99 | p99.9 | max | broker CPU s/GB | broker peak RSS | client CPU s | runs |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| case | MB/s | records/s | p50 | p99 | p99.9 | max | broker CPU s/GB | broker peak RSS | client CPU s | load | runs |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c in cases:
         if c.tool != "gregor":
             continue
         if not c.ok:
-            w(f"| {c.title} | failed | | | | | | | | | 0/{c.planned} |")
+            w(f"| {c.title} | failed | | | | | | | | | | 0/{c.planned} |")
             continue
         lat = c.has_latency()
         w(f"| {c.title} | {fmt(c.mbps())} | {fmt(c.rps(), 0)} | "
           + (" | ".join(fmt_us(c.lat(k)) for k in ("p50", "p99", "p999", "max")) if lat else "– | – | – | –")
           + f" | {fmt(c.cpu_gb(), 2)} | {fmt(c.rss_mib())} MiB | {fmt(c.client_cpu(), 2)} | "
-          f"{len(c.runs)}/{c.planned} |")
+          f"{fmt(c.load(), 1)} | {len(c.runs)}/{c.planned} |")
     w("")
     w("Latency columns: for `produce` cases, send to acknowledgement in a closed loop — the "
       "producer keeps librdkafka's queue full, so this is mostly time queued in the client and "
       "only the throughput matters; for `open-loop`, from each record's intended send time to its "
       "acknowledgement; for `e2e`, from the send stamp in the record to its arrival at the "
       "consumer (librdkafka's default fetch.wait.max.ms=500, linger.ms=0). "
-      "The fan-out row sums both readers' bytes over the longer of their two windows.")
+      "The fan-out row sums both readers' bytes over the longer of their two windows. "
+      "Load: the machine's 1-minute load average as each run started (median); with 2 cores, "
+      "anything well above 2 means other work was competing with the broker and the client.")
     lost = [(c.title, c.lost()) for c in cases if c.tool == "gregor" and c.ok and c.lost()]
     for title, n in lost:
         w(f"\n**{title}: {n} acknowledged records were not seen by the consumer within the grace period.**")

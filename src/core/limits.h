@@ -100,6 +100,14 @@ _Static_assert(LIMIT_CONN_OUTPUT_BYTES_MAX <= LIMIT_RESPONSE_MEM_BYTES_MAX,
  * MESSAGE_TOO_LARGE to the leader. */
 #define LIMIT_GROUP_MEMBER_ASSIGNMENT_BYTES_MAX (256 * 1024)
 
+/* Member metadata and assignment bytes of one group: the leader's
+ * JoinGroup answer carries every member's metadata and DescribeGroups
+ * adds the assignments, so this keeps both inside a response buffer.
+ * Past it a join gets GROUP_MAX_SIZE_REACHED, an assignment
+ * MESSAGE_TOO_LARGE. (The group's record in __consumer_offsets must also
+ * fit that topic's max.message.bytes, 1 MiB by default, as in Kafka.) */
+#define LIMIT_GROUP_BYTES_MAX (16 * 1024 * 1024)
+
 /* Member metadata and assignment bytes held for all groups together:
  * the per-member bounds times the member bound would be tens of GiB, so
  * this is the real memory ceiling. Past it a join or an assignment gets
@@ -126,6 +134,10 @@ _Static_assert(LIMIT_GROUP_HELD_REQUESTS_MAX >= LIMIT_GROUP_MEMBERS_TOTAL_MAX,
                "each member may hold one JoinGroup or SyncGroup");
 _Static_assert(LIMIT_GROUP_MEMBERS_MAX <= LIMIT_GROUP_MEMBERS_TOTAL_MAX,
                "one group cannot be larger than all groups");
+_Static_assert(LIMIT_GROUP_BYTES_MAX * 2 < LIMIT_RESPONSE_MEM_BYTES_MAX,
+               "a group's metadata and assignments fit one response with room for the rest");
+_Static_assert(LIMIT_GROUP_MEMBER_METADATA_BYTES_MAX + LIMIT_GROUP_MEMBER_ASSIGNMENT_BYTES_MAX <= LIMIT_GROUP_BYTES_MAX,
+               "a single member always fits its group's bound");
 _Static_assert(LIMIT_GROUP_OFFSETS_PER_GROUP_MAX <= LIMIT_GROUP_OFFSETS_TOTAL_MAX,
                "one group cannot hold more offsets than all groups");
 

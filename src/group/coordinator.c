@@ -289,17 +289,11 @@ struct group *group_get_or_create(struct group_coordinator *c, struct kstr id, i
     return g;
 }
 
-void group_remove(struct group_coordinator *c, struct group *g) {
-    if (g->member_count) {
-        log_error("group", "removing a group that has members group=%s members=%u", g->id.ptr, g->member_count);
-        abort();
-    }
-    group_clear_members(c, g);  /* pending ids */
+/* Frees a group's contents and the group; the registry is the caller's. */
+static void group_free(struct group_coordinator *c, struct group *g) {
+    group_clear_members(c, g);
     group_offsets_clear(c, g);
-    heap_delete(c, g);
     g->state = GROUP_DEAD;
-    strmap_del(&c->groups, g->id.ptr, (size_t)g->id.len);
-    c->group_count--;
     strmap_free(&g->members);
     strmap_free(&g->static_members);
     strmap_free(&g->pending);
@@ -308,6 +302,17 @@ void group_remove(struct group_coordinator *c, struct group *g) {
     gstr_clear(&g->protocol_type);
     gstr_clear(&g->protocol_name);
     free(g);
+}
+
+void group_remove(struct group_coordinator *c, struct group *g) {
+    if (g->member_count) {
+        log_error("group", "removing a group that has members group=%s members=%u", g->id.ptr, g->member_count);
+        abort();
+    }
+    heap_delete(c, g);
+    strmap_del(&c->groups, g->id.ptr, (size_t)g->id.len);
+    c->group_count--;
+    group_free(c, g);
 }
 
 void group_drop_if_unused(struct group_coordinator *c, struct group *g) {
@@ -354,16 +359,13 @@ void group_coordinator_destroy(struct group_coordinator *c) {
     if (!c) return;
     c->destroying = true;
     /* The loop is gone (or never ran): no timer to cancel, no waiter left
-     * to answer; members are freed with their groups. */
-    for (;;) {
-        uint32_t pos = 0;
-        void *v = NULL;
-        if (!strmap_next(&c->groups, &pos, &v)) break;
-        struct group *g = v;
-        group_clear_members(c, g);
-        group_remove(c, g);
-    }
+     * to answer; members are freed with their groups. The walk reads only
+     * the registry's slots, which the groups' frees do not touch. */
+    uint32_t pos = 0;
+    void *v = NULL;
+    while (strmap_next(&c->groups, &pos, &v)) group_free(c, v);
     strmap_free(&c->groups);
+    c->group_count = 0;
     free(c->heap);
     free(c);
 }
@@ -386,8 +388,10 @@ static struct coordinator_answer find_one(struct group_coordinator *c, int8_t ke
         /* Retriable, as while Kafka's transaction topic is being created. */
         return (struct coordinator_answer){KAFKA_ERR_COORDINATOR_NOT_AVAILABLE, "Transactions are not served yet"};
     case COORDINATOR_KEY_SHARE:
-        if (version >= 6) return (struct coordinator_answer){KAFKA_ERR_INVALID_REQUEST, "Share groups are not served"};
-        return (struct coordinator_answer){KAFKA_ERR_INVALID_REQUEST, "Unknown coordinator key type"};
+        /* A v6 client asks for share groups (KIP-932), which have no
+         * coordinator here; before v6 the type does not exist. */
+        return (struct coordinator_answer){KAFKA_ERR_INVALID_REQUEST, version >= 6 ? "Share groups are not served"
+                                                                                  : "Unknown coordinator key type"};
     default:
         return (struct coordinator_answer){KAFKA_ERR_INVALID_REQUEST, "Unknown coordinator key type"};
     }

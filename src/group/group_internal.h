@@ -99,6 +99,7 @@ struct group {
     uint64_t join_deadline_us;          /* PreparingRebalance ends by then */
     uint64_t sync_deadline_us;          /* members still pending sync by then are removed; 0: none */
     int64_t state_ms;                   /* wall time of the last state change */
+    uint64_t member_bytes;              /* members' metadata and assignments */
     struct strmap offset_topics;        /* topic name -> struct group_offset_topic */
     uint32_t offset_count;
     uint64_t heap_key_us;               /* 0: not in the deadline heap */
@@ -187,8 +188,10 @@ void group_answer_sync_error(struct group_coordinator *c, struct group_member *m
 void group_hold_join(struct group_coordinator *c, struct group_member *m, struct group_waiter *w);
 void group_hold_sync(struct group_coordinator *c, struct group_member *m, struct group_waiter *w);
 /* Storage. set_protocols copies the offered protocols (duplicates after
- * the first dropped) and returns NONE or COORDINATOR_NOT_AVAILABLE (the
- * byte budget, or memory); set_assignment takes ownership of bytes. */
+ * the first dropped) and returns NONE, GROUP_MAX_SIZE_REACHED (past
+ * LIMIT_GROUP_BYTES_MAX for the group) or COORDINATOR_NOT_AVAILABLE (the
+ * coordinator's budget, or memory); set_assignment takes ownership of
+ * bytes and checks nothing (the caller did). */
 struct group_member *group_member_alloc(struct group_coordinator *c, struct group *g);
 void group_member_free(struct group_coordinator *c, struct group_member *m);
 int16_t group_member_set_protocols(struct group_coordinator *c, struct group_member *m,

@@ -87,14 +87,17 @@ struct group_waiter *group_take_sync(struct group_coordinator *c, struct group_m
     return w;
 }
 
+/* While the coordinator is destroyed the network loop is already gone:
+ * a waiter still held then (there should be none: the loop aborts every
+ * pending request first) is only detached, never called. */
 void group_answer_join_error(struct group_coordinator *c, struct group_member *m, int16_t err) {
     struct group_waiter *w = group_take_join(c, m);
-    if (w) group_join_error(w, gstr_k(m->id), err);
+    if (w && !c->destroying) group_join_error(w, gstr_k(m->id), err);
 }
 
 void group_answer_sync_error(struct group_coordinator *c, struct group_member *m, int16_t err) {
     struct group_waiter *w = group_take_sync(c, m);
-    if (w) group_sync_error(w, err);
+    if (w && !c->destroying) group_sync_error(w, err);
 }
 
 void group_hold_join(struct group_coordinator *c, struct group_member *m, struct group_waiter *w) {
@@ -136,8 +139,12 @@ static void protocols_free(struct group_protocol *p, uint32_t n) {
     free(p);
 }
 
+/* Every member's metadata and assignment bytes count twice: in its
+ * group (whose JoinGroup and DescribeGroups answers carry them all) and in
+ * the coordinator's budget. */
 static void member_account(struct group_coordinator *c, struct group_member *m, uint64_t bytes) {
     c->member_bytes = c->member_bytes - m->bytes + bytes;
+    m->group->member_bytes = m->group->member_bytes - m->bytes + bytes;
     m->bytes = bytes;
 }
 
@@ -145,23 +152,12 @@ uint64_t group_member_assignment_bytes(const struct group_member *m) {
     return m->assignment_len > 0 ? (uint64_t)m->assignment_len : 0;
 }
 
-/* Copies the offered protocols (duplicates after the first dropped).
- * Returns a Kafka error: NONE, or COORDINATOR_NOT_AVAILABLE over the
- * coordinator's byte budget or out of memory. */
 int16_t group_member_set_protocols(struct group_coordinator *c, struct group_member *m,
-                                    const struct kafka_join_group_request_join_group_request_protocol *in,
-                                    int32_t n) {
-    uint64_t bytes = 0;
-    for (int32_t i = 0; i < n; i++) bytes += in[i].metadata.len > 0 ? (uint64_t)in[i].metadata.len : 0;
-    uint64_t total = c->member_bytes - m->bytes + bytes + group_member_assignment_bytes(m);
-    if (total > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX) {
-        log_warn("group", "member metadata budget reached, refusing a join group=%s limit=%lld", m->group->id.ptr,
-                 (long long)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX);
-        return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
+                                   const struct kafka_join_group_request_join_group_request_protocol *in, int32_t n) {
     struct group_protocol *p = calloc((size_t)(n > 0 ? n : 1), sizeof(*p));
     if (!p) return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     uint32_t count = 0;
+    uint64_t meta = 0;
     for (int32_t i = 0; i < n; i++) {
         bool dup = false;
         for (uint32_t j = 0; j < count && !dup; j++) dup = gstr_eq(p[j].name, in[i].name);
@@ -177,12 +173,28 @@ int16_t group_member_set_protocols(struct group_coordinator *c, struct group_mem
         }
         if (len) memcpy(out->metadata, in[i].metadata.ptr, (size_t)len);
         out->metadata_len = len;
+        meta += (uint64_t)len;
         count++;
+    }
+    uint64_t bytes = meta + group_member_assignment_bytes(m);
+    int16_t err = KAFKA_ERR_NONE;
+    if (m->group->member_bytes - m->bytes + bytes > (uint64_t)LIMIT_GROUP_BYTES_MAX) {
+        log_warn("group", "group metadata bound reached, refusing a join group=%s limit=%d", m->group->id.ptr,
+                 LIMIT_GROUP_BYTES_MAX);
+        err = KAFKA_ERR_GROUP_MAX_SIZE_REACHED;
+    } else if (c->member_bytes - m->bytes + bytes > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX) {
+        log_warn("group", "member metadata budget reached, refusing a join group=%s limit=%lld", m->group->id.ptr,
+                 (long long)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX);
+        err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (err) {
+        protocols_free(p, count);
+        return err;
     }
     protocols_free(m->protocols, m->protocol_count);
     m->protocols = p;
     m->protocol_count = count;
-    member_account(c, m, bytes + group_member_assignment_bytes(m));
+    member_account(c, m, bytes);
     return KAFKA_ERR_NONE;
 }
 
@@ -265,14 +277,11 @@ void group_pending_free(struct group_coordinator *c, struct group_pending *p) {
 
 void group_clear_members(struct group_coordinator *c, struct group *g) {
     while (g->head) group_member_drop(c, g, g->head);
-    for (;;) {
-        uint32_t pos = 0;
-        void *v;
-        if (!strmap_next(&g->pending, &pos, &v)) break;
-        struct group_pending *p = v;
-        strmap_del(&g->pending, p->id.ptr, (size_t)p->id.len);
-        group_pending_free(c, p);
-    }
+    /* The walk only reads slots (never the freed keys), then the table goes. */
+    uint32_t pos = 0;
+    void *v;
+    while (strmap_next(&g->pending, &pos, &v)) group_pending_free(c, v);
+    strmap_free(&g->pending);
     g->leader = NULL;
     g->awaiting_join_count = 0;
 }
@@ -369,6 +378,7 @@ bool group_subscribes(const struct group *g, struct kstr topic) {
 }
 
 /* ---------------------------------------------------------------- timing */
+
 void group_member_touch(struct group_coordinator *c, struct group_member *m, uint64_t now_us) {
     m->deadline_us = group_after_ms(now_us, m->session_timeout_ms);
     group_schedule(c, m->group, m->deadline_us);
@@ -376,6 +386,7 @@ void group_member_touch(struct group_coordinator *c, struct group_member *m, uin
 
 /* ------------------------------------------------------------ member ids */
 
+/* The random part of generated member ids: a version-4 UUID as text. */
 static void uuid_text(char out[37]) {
     struct kuuid u;
     uuid_random(&u);
@@ -406,6 +417,8 @@ int group_new_member_id(struct gstr *out, struct kstr prefix) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- fencing */
+
 int16_t group_validate_member(struct group *g, struct kstr member_id, struct kstr instance_id,
                               struct group_member **out) {
     *out = NULL;
@@ -431,8 +444,10 @@ int group_member_restore(struct group_coordinator *c, struct group *g,
         return -1;
     int32_t sub_len = mm->subscription.len > 0 ? mm->subscription.len : 0;
     int32_t as_len = mm->assignment.len > 0 ? mm->assignment.len : 0;
+    uint64_t bytes = (uint64_t)sub_len + (uint64_t)as_len;
     if (sub_len > LIMIT_GROUP_MEMBER_METADATA_BYTES_MAX || as_len > LIMIT_GROUP_MEMBER_ASSIGNMENT_BYTES_MAX ||
-        c->member_bytes + (uint64_t)sub_len + (uint64_t)as_len > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX)
+        g->member_bytes + bytes > (uint64_t)LIMIT_GROUP_BYTES_MAX ||
+        c->member_bytes + bytes > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX)
         return -1;
     struct group_member *m = group_member_alloc(c, g);
     if (!m) return -1;

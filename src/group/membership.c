@@ -32,16 +32,15 @@
 #include "core/limits.h"
 #include "core/log.h"
 
-
 /* ------------------------------------------------------------- rebalance */
 
+/* The group's rebalance timeout: the longest any member asked for. */
 static int32_t rebalance_timeout_ms(const struct group *g) {
     int32_t t = 0;
     for (const struct group_member *m = g->head; m; m = m->next)
         if (m->rebalance_timeout_ms > t) t = m->rebalance_timeout_ms;
     return t;
 }
-
 
 static void complete_join(struct group_coordinator *c, struct group *g, uint64_t now_us);
 
@@ -208,7 +207,8 @@ static int16_t update_member(struct group_coordinator *c, struct group_member *m
     return KAFKA_ERR_NONE;
 }
 
-/* Random part of generated member ids: a version-4 UUID in text. */
+/* A member joins for the first time (with a fresh id): it waits in the
+ * join phase, which it starts if none is running. */
 static void add_member_and_rebalance(struct group_coordinator *c, struct group *g, struct gstr *id,
                                      const struct join_args *a, struct group_waiter *w) {
     const struct kafka_join_group_request *req = a->req;
@@ -284,10 +284,8 @@ static void replace_static_member(struct group_coordinator *c, struct group *g, 
     gstr_clear(&m->id);
     m->id = *new_id;
     *new_id = (struct gstr){NULL, -1};
-    if (gstr_set(&m->client_id, a->client->client_id) != 0 ||
-        gstr_set(&m->client_host, kstr_c(a->client->client_host)) != 0) {
-        /* Keeps the old values: only what DescribeGroups shows. */
-    }
+    /* On failure the old values stay: only DescribeGroups shows them. */
+    if (gstr_set(&m->client_id, a->client->client_id) == 0) gstr_set(&m->client_host, kstr_c(a->client->client_host));
     int16_t err = update_member(c, m, a, w);
     if (err) {
         gstr_clear(&old_leader);
@@ -309,7 +307,9 @@ static void replace_static_member(struct group_coordinator *c, struct group *g, 
         m->awaiting_join = false;
         int16_t werr = group_store(c, g);
         if (werr) {
-            if (held) group_join_error(held, gstr_k(m->id), werr == KAFKA_ERR_MESSAGE_TOO_LARGE ? KAFKA_ERR_UNKNOWN_SERVER_ERROR : werr);
+            /* As Kafka: a record too large is a server error. */
+            if (werr == KAFKA_ERR_MESSAGE_TOO_LARGE) werr = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+            if (held) group_join_error(held, gstr_k(m->id), werr);
             prepare_rebalance(c, g, "cannot store a static member's new id", a->now_us);
             break;
         }
@@ -364,8 +364,8 @@ static void new_member_join(struct group_coordinator *c, struct group *g, const 
     gstr_clear(&id);
 }
 
-/* Kafka's check of a (member id, instance id) pair: the instance must map
- * to that member, or the member must exist. */
+/* A known member joins again: its new metadata, then a rebalance unless
+ * one is running already. */
 static void update_member_and_rebalance(struct group_coordinator *c, struct group *g, struct group_member *m,
                                         const struct join_args *a, struct group_waiter *w, const char *reason) {
     int16_t err = update_member(c, m, a, w);
@@ -438,8 +438,10 @@ static bool accept_joining_member(const struct group_coordinator *c, const struc
     case GROUP_DEAD:
         return g->pending.count < max || known_pending;
     case GROUP_PREPARING_REBALANCE:
+        /* Those waiting count; so do pending ids, unless this is one. */
         if (m && m->awaiting_join) return true;
-        return g->awaiting_join_count + (m ? 0 : g->pending.count) < max || (known_pending && g->awaiting_join_count < max);
+        if (m || known_pending) return g->awaiting_join_count < max;
+        return g->awaiting_join_count + g->pending.count < max;
     case GROUP_COMPLETING_REBALANCE:
     case GROUP_STABLE:
         if (m) return true;
@@ -491,7 +493,8 @@ void group_join(struct group_coordinator *c, const struct kafka_join_group_reque
         if (!g) return group_join_error(w, req->member_id, err);
     }
     if (!accept_joining_member(c, g, req->member_id)) {
-        struct group_member *m = unknown ? NULL : strmap_get(&g->members, req->member_id.ptr, (size_t)req->member_id.len);
+        struct group_member *m =
+            unknown ? NULL : strmap_get(&g->members, req->member_id.ptr, (size_t)req->member_id.len);
         if (m) remove_member_and_update(c, g, m, "the group is at its maximum size", a.now_us);
         group_join_error(w, kstr_c(""), KAFKA_ERR_GROUP_MAX_SIZE_REACHED);
     } else if (unknown) {
@@ -517,6 +520,7 @@ static int16_t apply_assignments(struct group_coordinator *c, struct group *g,
     }
     uint64_t old = 0;
     for (const struct group_member *m = g->head; m; m = m->next) old += group_member_assignment_bytes(m);
+    if (g->member_bytes - old + total > (uint64_t)LIMIT_GROUP_BYTES_MAX) return KAFKA_ERR_MESSAGE_TOO_LARGE;
     if (c->member_bytes - old + total > (uint64_t)LIMIT_GROUP_MEMBER_BYTES_TOTAL_MAX) {
         log_warn("group", "member metadata budget reached, refusing an assignment group=%s", g->id.ptr);
         return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;

@@ -172,6 +172,24 @@ static int16_t commit_write_error(int16_t err) {
     return err == KAFKA_ERR_MESSAGE_TOO_LARGE ? KAFKA_ERR_INVALID_COMMIT_OFFSET_SIZE : err;
 }
 
+/* A committed partition as stored (metadata still points into the request). */
+static struct group_offset offset_of(const struct kafka_offset_commit_request *req,
+                                     const struct kafka_offset_commit_request_offset_commit_request_partition *p,
+                                     int16_t version, int64_t now_ms) {
+    int32_t mlen = p->committed_metadata.len > 0 ? p->committed_metadata.len : 0;
+    return (struct group_offset){
+        .partition = p->partition_index,
+        .offset = p->committed_offset,
+        .leader_epoch = version >= 6 ? p->committed_leader_epoch : -1,
+        .metadata = mlen ? (char *)p->committed_metadata.ptr : (char *)"",
+        .metadata_len = mlen,
+        /* Only v1 carries a commit time; v2-4 may carry a retention. */
+        .commit_ms = version == 1 && p->commit_timestamp != -1 ? p->commit_timestamp : now_ms,
+        .expire_ms = version >= 2 && version <= 4 && req->retention_time_ms != -1 ? now_ms + req->retention_time_ms
+                                                                                   : -1,
+    };
+}
+
 int group_offset_commit(struct group_coordinator *c, const struct kafka_offset_commit_request *req,
                         int16_t version, struct arena *a, struct kafka_offset_commit_response *resp) {
     kafka_offset_commit_response_init(resp);
@@ -237,17 +255,9 @@ int group_offset_commit(struct group_coordinator *c, const struct kafka_offset_c
                 }
                 new_partitions++;
             }
-            struct group_offset o = {
-                .partition = p->partition_index,
-                .offset = p->committed_offset,
-                .leader_epoch = version >= 6 ? p->committed_leader_epoch : -1,
-                .metadata = mlen ? (char *)p->committed_metadata.ptr : (char *)"",
-                .metadata_len = mlen,
-                .commit_ms = version == 1 && p->commit_timestamp != -1 ? p->commit_timestamp : now_ms,
-                .expire_ms = version >= 2 && version <= 4 && req->retention_time_ms != -1
-                                 ? now_ms + req->retention_time_ms : -1,
-            };
-            if (group_write_offset(w, t->name, p->partition_index, &o) != 0) *perr = KAFKA_ERR_INVALID_COMMIT_OFFSET_SIZE;
+            struct group_offset o = offset_of(req, p, version, now_ms);
+            if (group_write_offset(w, t->name, p->partition_index, &o) != 0)
+                *perr = KAFKA_ERR_INVALID_COMMIT_OFFSET_SIZE;
         }
     }
     int16_t werr = w ? commit_write_error(group_write_commit(w)) : KAFKA_ERR_NONE;
@@ -262,17 +272,7 @@ int group_offset_commit(struct group_coordinator *c, const struct kafka_offset_c
                 *perr = werr;
                 continue;
             }
-            int32_t mlen = p->committed_metadata.len > 0 ? p->committed_metadata.len : 0;
-            struct group_offset o = {
-                .partition = p->partition_index,
-                .offset = p->committed_offset,
-                .leader_epoch = version >= 6 ? p->committed_leader_epoch : -1,
-                .metadata = mlen ? (char *)p->committed_metadata.ptr : (char *)"",
-                .metadata_len = mlen,
-                .commit_ms = version == 1 && p->commit_timestamp != -1 ? p->commit_timestamp : now_ms,
-                .expire_ms = version >= 2 && version <= 4 && req->retention_time_ms != -1
-                                 ? now_ms + req->retention_time_ms : -1,
-            };
+            struct group_offset o = offset_of(req, p, version, now_ms);
             if (group_offset_put(c, g, t->name, &o) != 0) {
                 /* On disk but not in memory: a restart would show it. */
                 log_error("group", "out of memory keeping a committed offset group=%s", g->id.ptr);
@@ -350,8 +350,9 @@ static int fetch_listed(struct group *g, struct arena *a, const struct kstr *nam
 }
 
 /* v8+: one group of a multi-group request. */
-static int fetch_group_v8(struct group_coordinator *c, const struct kafka_offset_fetch_request_offset_fetch_request_group *rg,
-                          struct arena *a, struct kafka_offset_fetch_response_offset_fetch_response_group *out) {
+static int fetch_group_v8(struct group_coordinator *c,
+                          const struct kafka_offset_fetch_request_offset_fetch_request_group *rg, struct arena *a,
+                          struct kafka_offset_fetch_response_offset_fetch_response_group *out) {
     kafka_offset_fetch_response_offset_fetch_response_group_init(out);
     out->group_id = rg->group_id;
     struct group *g = group_find(c, rg->group_id);

@@ -68,6 +68,9 @@
  * a thousand members with their metadata). */
 #define LOAD_ARENA_BYTES (64 * 1024 * 1024)
 
+/* Skipped records are counted; only the first few are logged one by one. */
+#define LOAD_SKIPS_LOGGED_MAX 10
+
 struct group_write {
     struct group_coordinator *c;
     struct group *g;
@@ -296,8 +299,9 @@ struct load_ctx {
 };
 
 static void skip(struct load_ctx *lc, const char *why) {
-    if (lc->stats.skipped++ < 10)
-        log_warn("group", "skipping a record of " GROUP_OFFSETS_TOPIC " partition=%d reason=\"%s\"", lc->partition, why);
+    if (lc->stats.skipped++ < LOAD_SKIPS_LOGGED_MAX)
+        log_warn("group", "skipping a record of " GROUP_OFFSETS_TOPIC " partition=%d reason=\"%s\"", lc->partition,
+                 why);
 }
 
 static void load_offset(struct load_ctx *lc, struct kreader *key, int16_t key_version, const struct record_view *rec,
@@ -400,7 +404,7 @@ static void load_group(struct load_ctx *lc, struct kreader *key, const struct re
 
 static void load_record(struct load_ctx *lc, const struct record_view *rec, int64_t batch_ms) {
     lc->stats.records++;
-    if (!rec->key || rec->key_len < 2) return skip(lc, "record without a key");
+    if (!rec->key || rec->key_len < 2) return skip(lc, "record without a readable key");
     struct kreader key;
     kreader_init(&key, rec->key, (size_t)rec->key_len);
     int16_t kv = kr_i16(&key);

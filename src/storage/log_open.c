@@ -279,7 +279,12 @@ static int open_segments(struct plog *log, const struct listing *ls, bool clean,
      * empty last segment (a roll just before close), the one before it,
      * left unloaded above, takes its place. */
     segment_set_active(log_active(log), true);
-    return log_load_segment(log, log_active(log));
+    rc = log_load_segment(log, log_active(log));
+    /* That load counted its repairs in log->repairs (zero until now);
+     * they happened at open, so the report gets them too. */
+    rep->truncated_bytes += log->repairs.truncated_bytes;
+    rep->indexes_rebuilt += log->repairs.indexes_rebuilt;
+    return rc;
 }
 
 static void free_log(struct plog *log) {

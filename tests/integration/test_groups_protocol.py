@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
+from kafka.record.default_records import DefaultRecordBatchBuilder  # noqa: E402
+
 from clients import create_topic, health_check, unique_topic  # noqa: E402
 from harness import Broker, main, test  # noqa: E402
 
@@ -544,6 +546,41 @@ def join_sync_heartbeat_generations():
 
 
 @test
+def newest_versions_member_life_cycle():
+    """JoinGroup v9, SyncGroup v5, Heartbeat v4, OffsetCommit v9, OffsetFetch
+    v9, LeaveGroup v5: the flexible encodings a current Java client sends."""
+    with Broker(overrides=BROKER_CONF) as b:
+        topic = create_topic(b.bootstrap, unique_topic("v9"), 1)
+        c = Conn(b.bootstrap)
+        g = "v9-group"
+        r = join(c, g, v=9, topics=[topic], reason="first")
+        assert r["error"] == MEMBER_ID_REQUIRED and r["protocol_name"] is None, r
+        r = join(c, g, v=9, member=r["member_id"], topics=[topic], reason="second")
+        assert r["error"] == NONE and r["protocol_type"] == "consumer" and r["protocol_name"] == "range", r
+        assert not r["skip_assignment"], r
+        me, gen = r["member_id"], r["generation"]
+        asg = consumer_assignment({topic: [0]})
+        s = c.call(SYNC_GROUP, 5, group_id=g, generation=gen, member_id=me, instance_id=None,
+                   protocol_type="consumer", protocol_name="range", assignments=[{"member_id": me, "assignment": asg}])
+        assert s == {"throttle": 0, "error": NONE, "protocol_type": "consumer", "protocol_name": "range",
+                     "assignment": asg}, s
+        s = c.call(SYNC_GROUP, 5, group_id=g, generation=gen, member_id=me, instance_id=None,
+                   protocol_type="consumer", protocol_name="roundrobin", assignments=[])
+        assert s["error"] == INCONSISTENT_GROUP_PROTOCOL, s
+        assert heartbeat(c, g, gen, me, v=4) == NONE
+        assert commit(c, g, topic, {0: 12}, gen=gen, member=me, v=9, epoch=2, metadata="m9") == {0: NONE}
+        r = c.call(OFFSET_FETCH, 9, groups=[{"group_id": g, "member_id": None, "member_epoch": -1,
+                                             "topics": [{"name": topic, "partitions": [0]}]}], require_stable=True)
+        part = r["groups"][0]["topics"][0]["partitions"][0]
+        assert (part["offset"], part["leader_epoch"], part["metadata"], part["error"]) == (12, 2, "m9", NONE), r
+        r = c.call(LEAVE_GROUP, 5, group_id=g, members=[{"member_id": me, "instance_id": None, "reason": "bye"}])
+        assert r["error"] == NONE and r["members"][0]["error"] == NONE, r
+        assert describe(c, g)["state"] == "Empty"
+        c.close()
+        assert 'reason="left the group: bye"' in b.log_text()
+
+
+@test
 def static_member_replacement_and_fencing():
     with Broker(overrides=BROKER_CONF) as b:
         topic = create_topic(b.bootstrap, unique_topic("static"), 2)
@@ -795,6 +832,66 @@ def consumer_offsets_records_in_kafka_format():
         mm = val["members"][0]
         assert (mm["member_id"], mm["client_host"], mm["session_timeout"]) == (me, "/127.0.0.1", 6000), mm
         assert mm["subscription"] == consumer_subscription([topic]) and mm["assignment"] == asg, mm
+
+
+@test
+def junk_in_consumer_offsets_is_skipped_at_load():
+    with Broker(overrides=BROKER_CONF) as b:
+        topic = create_topic(b.bootstrap, unique_topic("junk"), 1)
+        c = Conn(b.bootstrap)
+        g = "junk-group"
+        assert commit(c, g, topic, {0: 9}, metadata="kept") == {0: NONE}
+        c.close()
+        part = partition_for(g, 7)
+        bad_group_value = struct.pack(">h", 3) + bytes(put_fields_bytes(
+            [("protocol_type", "str", 0, None), ("generation", "i32", 0, None), ("protocol", "nstr", 0, None),
+             ("leader", "nstr", 0, None), ("ts", "i64", 0, None)],
+            {"protocol_type": "consumer", "generation": 4, "protocol": "range", "leader": None, "ts": 0})) + \
+            struct.pack(">i", 0x7FFFFFFF)  # a member count far beyond the bytes
+        key_group = struct.pack(">h", 2) + struct.pack(">h", len(g)) + g.encode()
+        key_offset = struct.pack(">h", 1) + put_fields_bytes(
+            [("g", "str", 0, None), ("t", "str", 0, None), ("p", "i32", 0, None)], {"g": g, "t": topic, "p": 0})
+        junk = [
+            (None, b"no key"),
+            (b"\x00", b"short key"),
+            (struct.pack(">h", 77) + b"future", b"unknown key version"),
+            (key_offset, b"\x00\x03\x01"),                      # truncated offset value
+            (key_offset, struct.pack(">h", -5) + b"x" * 20),   # negative value version
+            (key_group, bad_group_value),
+            (key_group[:5], b"\xff" * 9),                      # truncated group key
+        ]
+        # Clients may not produce to an internal topic, so the junk goes into
+        # the partition's last segment directly, as one valid batch after a
+        # crash (recovery checks the tail and keeps a well-formed batch).
+        cons = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "wm", "log_level": 3})
+        end = cons.get_watermark_offsets(TopicPartition("__consumer_offsets", part), timeout=TIMEOUT)[1]
+        cons.close()
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                            producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
+        now_ms = int(time.time() * 1000)
+        for i, (k, v) in enumerate(junk):
+            assert builder.append(i, now_ms, k, v, []) is not None
+        batch = bytearray(builder.build())
+        batch[0:8] = struct.pack(">q", end)  # the base offset is outside the CRC
+        b.kill9()
+        pdir = os.path.join(b.data_dir, "__consumer_offsets-%d" % part)
+        last = sorted(f for f in os.listdir(pdir) if f.endswith(".log"))[-1]
+        with open(os.path.join(pdir, last), "ab") as f:
+            f.write(bytes(batch))
+        b.start()
+        assert "skipping a record of __consumer_offsets" in b.log_text()
+        c = Conn(b.bootstrap)
+        assert fetch_offsets(c, g, topic, [0]) == {0: (9, -1, "kept", NONE)}
+        d = describe(c, g)
+        assert d["state"] == "Empty" and d["members"] == [], d
+        c.close()
+        health_check(b.bootstrap)
+
+
+def put_fields_bytes(fields, obj):
+    w = bytearray()
+    put_fields(w, fields, obj, 0, False)
+    return bytes(w)
 
 
 if __name__ == "__main__":
