@@ -149,6 +149,11 @@ void handle_delete_topics(struct request_ctx *ctx) {
             }
         }
         out->topic_id = t->id;
+        if (t->internal) {
+            out->error_code = KAFKA_ERR_INVALID_REQUEST;
+            out->error_message = kstr_c("Internal topics cannot be deleted");
+            continue;
+        }
         if (!out->name.ptr || out->name.len < 0) {
             char *copy = arena_strndup(ctx->arena, t->name, strlen(t->name));
             out->name = kstr_c(copy);
