@@ -22,6 +22,10 @@ FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps run test test-only unit fuzz fuzz-smoke gen clean format-check
 
+# Objects made through pattern chains (the fuzz objects) are kept, not
+# deleted as intermediates: deleting them races with a parallel make.
+.SECONDARY:
+
 all: $(BUILD)/gregor
 
 deps:
