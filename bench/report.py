@@ -2,6 +2,7 @@
 """Helpers of bench/run (standard library only).
 
   report.py env                      machine and version facts, as JSON
+  report.py timed OUT CMD ARGS...    run CMD, stderr to OUT plus its CPU seconds
   report.py combine OUT A B ...      one result from two concurrent consume runs
   report.py markdown --results DIR --out FILE --plots DIR --runs N --quick 0|1
                                      docs/BENCHMARKS.md from the results of a run
@@ -84,6 +85,18 @@ def cmd_env(_args):
     print()
 
 
+def cmd_timed(args):
+    """Runs a command with its stderr sent to a file, then appends the CPU
+    seconds (user + system) it used as a last line "cpu_s=N"."""
+    import resource
+    with open(args.out, "w") as err:
+        rc = subprocess.run(args.command, stderr=err).returncode
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(args.out, "a") as f:
+        f.write(f"cpu_s={ru.ru_utime + ru.ru_stime:.3f}\n")
+    return rc
+
+
 def cmd_combine(args):
     parts = []
     for p in args.inputs:
@@ -157,6 +170,10 @@ def fmt_us(us):
     return f"{us / 1e6:.2f} s"
 
 
+def add(a, b):
+    return None if a is None or b is None else a + b
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -225,25 +242,34 @@ class Case:
 
 
 def read_dd(path):
-    """Bytes per second from dd's last line: 'N bytes (...) copied, S s, ...'."""
+    """(bytes per second, CPU s per GB) from dd's last line 'N bytes (...)
+    copied, S s, ...' and the cpu_s line report.py timed adds."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError:
-        return None
+        return None, None
     m = re.search(r"^(\d+) bytes.*copied, ([\d.,]+) s", text, re.M)
     if not m:
-        return None
+        return None, None
+    nbytes = int(m.group(1))
     secs = float(m.group(2).replace(",", "."))
-    return int(m.group(1)) / secs if secs > 0 else None
+    c = re.search(r"^cpu_s=([\d.]+)", text, re.M)
+    cpu_gb = float(c.group(1)) / (nbytes / 1e9) if c and nbytes else None
+    return (nbytes / secs if secs > 0 else None), cpu_gb
 
 
 def read_iperf(path):
+    """(bytes per second, sender CPU s/GB, receiver CPU s/GB)."""
     d = load_json(path)
     try:
-        return d["end"]["sum_received"]["bits_per_second"] / 8
-    except (TypeError, KeyError):
-        return None
+        s = d["end"]["sum_received"]
+        cpu = d["end"]["cpu_utilization_percent"]
+        gb = s["bytes"] / 1e9
+        return (s["bits_per_second"] / 8, cpu["host_total"] / 100 * s["seconds"] / gb,
+                cpu["remote_total"] / 100 * s["seconds"] / gb)
+    except (TypeError, KeyError, ZeroDivisionError):
+        return None, None, None
 
 
 # ---------------------------------------------------------------- SVG
@@ -347,11 +373,15 @@ def cmd_markdown(args):
     except OSError:
         peers_ok = []
 
+    iperf = read_iperf(os.path.join(res, "iperf3.json"))
+    iperf_z = read_iperf(os.path.join(res, "iperf3-Z.json"))
+    dd = {k: read_dd(os.path.join(res, f"dd-{k}.txt"))
+          for k in ("cache-write", "cache-read", "disk-fdatasync")}
     limits = {
-        "loopback": read_iperf(os.path.join(res, "iperf3.json")),
-        "cache_write": read_dd(os.path.join(res, "dd-cache-write.txt")),
-        "cache_read": read_dd(os.path.join(res, "dd-cache-read.txt")),
-        "disk_sync": read_dd(os.path.join(res, "dd-disk-fdatasync.txt")),
+        "loopback": iperf[0],
+        "cache_write": dd["cache-write"][0],
+        "cache_read": dd["cache-read"][0],
+        "disk_sync": dd["disk-fdatasync"][0],
     }
 
     def g(cid):
@@ -427,17 +457,26 @@ def cmd_markdown(args):
     # ---- machine limits
     w("## The machine's limits (same run)")
     w("")
-    w("| limit | measured | how |")
-    w("| --- | --- | --- |")
-    lb = limits["loopback"]
-    w(f"| loopback TCP | {fmt(lb / 1e6 if lb else None)} MB/s ({fmt(lb * 8 / 1e9 if lb else None, 1)} Gbit/s) "
-      "| `iperf3 -c 127.0.0.1 -t N -J`, one stream |")
+    w("| limit | measured | CPU s/GB | how |")
+    w("| --- | --- | --- | --- |")
+    for label, it, how in (("loopback TCP", iperf, "`iperf3 -c 127.0.0.1 -t N -J`, one stream"),
+                           ("loopback TCP, sendfile", iperf_z, "the same with `-Z` (sendfile)")):
+        lb = it[0]
+        w(f"| {label} | {fmt(lb / 1e6 if lb else None)} MB/s ({fmt(lb * 8 / 1e9 if lb else None, 1)} Gbit/s) "
+          f"| sender {fmt(it[1], 2)}, receiver {fmt(it[2], 2)} | {how} |")
     for key, label, how in (
-            ("cache_write", "page-cache write", "`dd if=/dev/zero of=FILE bs=1M count=N` (no sync)"),
-            ("cache_read", "page-cache read", "`dd if=FILE of=/dev/null bs=1M` (file still cached)"),
-            ("disk_sync", "disk write with fdatasync", "`dd if=/dev/zero of=FILE bs=1M count=N/2 conv=fdatasync`")):
-        v = limits[key]
-        w(f"| {label} | {fmt(v / 1e6 if v else None)} MB/s | {how} |")
+            ("cache-write", "page-cache write", "`dd if=/dev/zero of=FILE bs=1M count=N` (no sync)"),
+            ("cache-read", "page-cache read", "`dd if=FILE of=/dev/null bs=1M` (file still cached)"),
+            ("disk-fdatasync", "disk write with fdatasync", "`dd if=/dev/zero of=FILE bs=1M count=N/2 conv=fdatasync`")):
+        v, cpu = dd[key]
+        w(f"| {label} | {fmt(v / 1e6 if v else None)} MB/s | {fmt(cpu, 2)} | {how} |")
+    w("")
+    w("CPU s/GB of a limit is the kernel's own cost of moving a GB that way (iperf3's CPU "
+      "figures, dd's user+system time). They bound the broker's CPU per GB from below: "
+      "producing costs at least a loopback receive plus a page-cache write "
+      f"(here {fmt(add(iperf[2], dd['cache-write'][1]), 2)} s/GB), consuming with sendfile at "
+      f"least a loopback sendfile send ({fmt(iperf_z[1], 2)} s/GB; on loopback the sender's CPU "
+      "also carries much of the receiver's TCP processing, which runs in its softirq).")
     w("")
 
     # ---- Gregor cases
@@ -642,6 +681,9 @@ def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("env")
+    t = sub.add_parser("timed")
+    t.add_argument("out")
+    t.add_argument("command", nargs=argparse.REMAINDER)
     c = sub.add_parser("combine")
     c.add_argument("out")
     c.add_argument("inputs", nargs="+")
@@ -656,7 +698,8 @@ def main():
     m.add_argument("--runs", type=int, required=True)
     m.add_argument("--quick", type=int, default=0)
     a = ap.parse_args()
-    return {"env": cmd_env, "combine": cmd_combine, "markdown": cmd_markdown}[a.cmd](a)
+    return {"env": cmd_env, "timed": cmd_timed, "combine": cmd_combine,
+            "markdown": cmd_markdown}[a.cmd](a)
 
 
 if __name__ == "__main__":
