@@ -66,6 +66,11 @@ void handle_create_topics(struct request_ctx *ctx) {
     resp.topics = ARENA_NEW_ARRAY(ctx, struct kafka_create_topics_response_creatable_topic_result, n);
     if (!resp.topics) return request_reject(ctx, "out of request memory");
     resp.topics_count = n;
+    struct named_entry *names = ARENA_NEW_ARRAY(ctx, struct named_entry, n);
+    if (!names) return request_reject(ctx, "out of request memory");
+    for (int32_t i = 0; i < n; i++) names[i] = (struct named_entry){0, req.topics[i].name, i};
+    bool *duplicated = mark_duplicates(ctx, names, n);
+    if (!duplicated) return request_reject(ctx, "out of request memory");
     for (int32_t i = 0; i < n; i++) {
         struct kafka_create_topics_request_creatable_topic *ct = &req.topics[i];
         struct kafka_create_topics_response_creatable_topic_result *out = &resp.topics[i];
@@ -73,12 +78,7 @@ void handle_create_topics(struct request_ctx *ctx) {
         out->name = ct->name;
         const char *msg = NULL;
         /* The same name twice in one request is refused for both, as Kafka does. */
-        bool duplicate = false;
-        for (int32_t j = 0; j < n; j++)
-            if (j != i && req.topics[j].name.len == ct->name.len &&
-                memcmp(req.topics[j].name.ptr, ct->name.ptr, (size_t)ct->name.len) == 0)
-                duplicate = true;
-        if (duplicate) {
+        if (duplicated[i]) {
             out->error_code = KAFKA_ERR_INVALID_REQUEST;
             out->error_message = kstr_c("Duplicate topic name in the request");
             continue;
@@ -183,6 +183,12 @@ void handle_create_partitions(struct request_ctx *ctx) {
             continue;
         }
         const char *msg = NULL;
+        if (t->internal) {
+            /* Group placement hashes over __consumer_offsets' partition count. */
+            out->error_code = KAFKA_ERR_INVALID_REQUEST;
+            out->error_message = kstr_c("Partitions cannot be added to internal topics");
+            continue;
+        }
         if (rt->assignments_count > 0) {
             for (int32_t a = 0; a < rt->assignments_count; a++)
                 if (rt->assignments[a].broker_ids_count != 1 || rt->assignments[a].broker_ids[0] != ctx->b->cfg.node_id) {

@@ -374,18 +374,18 @@ void handle_incremental_alter_configs(struct request_ctx *ctx) {
         ARENA_NEW_ARRAY(ctx, struct kafka_incremental_alter_configs_response_alter_configs_resource_response, n);
     if (!resp.responses) return request_reject(ctx, "out of request memory");
     resp.responses_count = n;
+    struct named_entry *names = ARENA_NEW_ARRAY(ctx, struct named_entry, n);
+    if (!names) return request_reject(ctx, "out of request memory");
+    for (int32_t i = 0; i < n; i++)
+        names[i] = (struct named_entry){req.resources[i].resource_type, req.resources[i].resource_name, i};
+    bool *duplicated = mark_duplicates(ctx, names, n);
+    if (!duplicated) return request_reject(ctx, "out of request memory");
     for (int32_t i = 0; i < n; i++) {
         struct kafka_incremental_alter_configs_response_alter_configs_resource_response *out = &resp.responses[i];
         kafka_incremental_alter_configs_response_alter_configs_resource_response_init(out);
         out->resource_type = req.resources[i].resource_type;
         out->resource_name = req.resources[i].resource_name;
-        bool duplicate = false;
-        for (int32_t j = 0; j < n; j++)
-            duplicate |= j != i && req.resources[j].resource_type == out->resource_type &&
-                         req.resources[j].resource_name.len == out->resource_name.len &&
-                         memcmp(req.resources[j].resource_name.ptr, out->resource_name.ptr,
-                                (size_t)(out->resource_name.len > 0 ? out->resource_name.len : 0)) == 0;
-        if (duplicate) {
+        if (duplicated[i]) {
             out->error_code = KAFKA_ERR_INVALID_REQUEST;
             out->error_message = kstr_c("The same resource appears twice in the request");
             continue;

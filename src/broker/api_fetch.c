@@ -53,7 +53,8 @@ static struct topic *fetch_topic(struct request_ctx *ctx, const struct kafka_fet
 /* Reads one partition into *out; returns the bytes it will send. */
 static uint32_t fetch_partition(struct request_ctx *ctx, struct topic *t,
                                 const struct kafka_fetch_request_fetch_partition *fp,
-                                struct kafka_fetch_response_partition_data *out, uint32_t budget, bool first) {
+                                struct kafka_fetch_response_partition_data *out, uint32_t budget, bool first,
+                                uint32_t *ranges) {
     out->partition_index = fp->partition;
     out->records = (struct krecords){NULL, 0, -1, 0};
     if (!t) {
@@ -82,6 +83,9 @@ static uint32_t fetch_partition(struct request_ctx *ctx, struct topic *t,
     if (offset == p->high_watermark) return 0;
     uint32_t limit = fp->partition_max_bytes < 0 ? 0 : (uint32_t)fp->partition_max_bytes;
     if (limit > budget) limit = budget;
+    /* Each range holds a descriptor until sent; past the budget the
+     * partition answers empty, as when max_bytes runs out. */
+    if (obuf_file_ranges_open() + *ranges >= ctx->b->fetch_fd_budget) return 0;
     struct log_slice slice;
     int rc = plog_read(p->log, offset, p->high_watermark, limit, first, &slice);
     if (rc != 0) {
@@ -93,6 +97,7 @@ static uint32_t fetch_partition(struct request_ctx *ctx, struct topic *t,
     }
     if (slice.len == 0) return 0;
     out->records = (struct krecords){NULL, (int32_t)slice.len, slice.fd, slice.file_pos};
+    (*ranges)++;
     return slice.len;
 }
 
@@ -106,6 +111,7 @@ static uint64_t fetch_build(struct request_ctx *ctx, const struct kafka_fetch_re
     if (!resp->responses) return 0;
     uint32_t budget = req->max_bytes < 0 ? 0 : (uint32_t)req->max_bytes;
     uint64_t total = 0;
+    uint32_t ranges = 0;
     for (int32_t i = 0; i < ntopics; i++) {
         const struct kafka_fetch_request_fetch_topic *ft = &req->topics[i];
         struct kafka_fetch_response_fetchable_topic_response *tr = &resp->responses[i];
@@ -124,7 +130,7 @@ static uint64_t fetch_build(struct request_ctx *ctx, const struct kafka_fetch_re
         for (int32_t j = 0; j < nparts; j++) {
             struct kafka_fetch_response_partition_data *pd = &tr->partitions[j];
             kafka_fetch_response_partition_data_init(pd);
-            uint32_t got = fetch_partition(ctx, t, &ft->partitions[j], pd, budget, total == 0);
+            uint32_t got = fetch_partition(ctx, t, &ft->partitions[j], pd, budget, total == 0, &ranges);
             if (pd->error_code != KAFKA_ERR_NONE) *has_error = true;
             budget = got >= budget ? 0 : budget - got;
             total += got;

@@ -113,6 +113,10 @@ void handle_delete_records(struct request_ctx *ctx) {
                 out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            if (t->internal) {  /* the broker's own state lives there */
+                out->error_code = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+                continue;
+            }
             /* -1 means "up to the high watermark", as in Kafka's tool. */
             int64_t offset = rt->partitions[j].offset == -1 ? p->high_watermark : rt->partitions[j].offset;
             if (offset < 0 || offset > p->high_watermark) {

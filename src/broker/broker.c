@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,6 +89,27 @@ void request_reject(struct request_ctx *ctx, const char *why) {
     log_warn("broker", "closing connection: %s peer=%s api_key=%d api_version=%d", why,
              ctx->req->conn ? net_conn_peer(ctx->req->conn) : "?", ctx->api_key, ctx->api_version);
     net_respond_close(ctx->req);
+}
+
+/* ------------------------------------------------------- request helpers */
+
+static int named_entry_cmp(const void *pa, const void *pb) {
+    const struct named_entry *a = pa, *b = pb;
+    if (a->tag != b->tag) return a->tag < b->tag ? -1 : 1;
+    int32_t la = a->name.len < 0 ? 0 : a->name.len, lb = b->name.len < 0 ? 0 : b->name.len;
+    int c = memcmp(a->name.ptr ? a->name.ptr : "", b->name.ptr ? b->name.ptr : "", (size_t)(la < lb ? la : lb));
+    if (c) return c;
+    return la == lb ? (a->name.len > b->name.len) - (a->name.len < b->name.len) : (la < lb ? -1 : 1);
+}
+
+bool *mark_duplicates(struct request_ctx *ctx, struct named_entry *entries, int32_t n) {
+    bool *dup = ARENA_NEW_ARRAY(ctx, bool, n);
+    if (!dup) return NULL;
+    /* Sorting keeps this O(n log n): a request may name a great many resources. */
+    qsort(entries, (size_t)(n > 0 ? n : 0), sizeof(*entries), named_entry_cmp);
+    for (int32_t i = 1; i < n; i++)
+        if (named_entry_cmp(&entries[i - 1], &entries[i]) == 0) dup[entries[i - 1].index] = dup[entries[i].index] = true;
+    return dup;
 }
 
 /* ------------------------------------------------------------------ dispatch */
@@ -345,6 +367,11 @@ struct broker *broker_create(const struct broker_config *cfg) {
         free(b);
         return NULL;
     }
+    struct rlimit nofile;
+    b->fetch_fd_budget = FETCH_OPEN_FILES_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        nofile.rlim_cur / 4 < b->fetch_fd_budget)
+        b->fetch_fd_budget = nofile.rlim_cur / 4;
     b->last_retention_check_ms = net_wall_ms();
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
     log_info("broker", "started node_id=%d cluster_id=%s listener=%s:%d advertised=%s:%d data=%s topics=%u",

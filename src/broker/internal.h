@@ -27,6 +27,11 @@
  * once with what it has (as if max_wait_ms were 0). */
 #define FETCH_WAITERS_MAX 65536
 
+/* Descriptors that queued fetch responses may hold at once: a quarter of
+ * RLIMIT_NOFILE (the segment cache takes half, sockets the rest), at most
+ * this. A client that never reads cannot exhaust the process's files. */
+#define FETCH_OPEN_FILES_MAX 65536
+
 /* Producer ids are reserved from the metadata log in blocks, so a restart
  * never hands out an id twice and we write one record per block. */
 #define PRODUCER_ID_BLOCK_SIZE 1000
@@ -55,6 +60,7 @@ struct broker {
     int64_t next_producer_id;
     int64_t producer_id_block_end;   /* exclusive end of the reserved block */
     uint32_t fetch_waiter_count;
+    uint64_t fetch_fd_budget;        /* descriptors queued fetch responses may hold */
     uint64_t housekeeping_timer;
     int64_t last_retention_check_ms;
     struct group_coordinator *groups;   /* consumer groups (src/group) */
@@ -115,6 +121,16 @@ void request_reject(struct request_ctx *ctx, const char *why); /* close the conn
 
 #define ARENA_NEW_ARRAY(ctx, type, n) ((type *)arena_alloc((ctx)->arena, sizeof(type) * (size_t)((n) > 0 ? (n) : 1)))
 
+/* ---- request helpers ---- */
+struct named_entry {
+    int32_t tag;         /* e.g. a resource type; entries match only with equal tags */
+    struct kstr name;
+    int32_t index;       /* position in the request */
+};
+/* dup[i] is true when entry i's (tag, name) appears more than once; reorders
+ * entries. NULL when out of request memory. */
+bool *mark_duplicates(struct request_ctx *ctx, struct named_entry *entries, int32_t n);
+
 /* ---- topics ---- */
 struct topic *topic_find(struct broker *b, struct kstr name);
 struct topic *topic_find_id(struct broker *b, const struct kuuid *id);
@@ -171,6 +187,10 @@ int mlog_open(struct broker *b);
 void mlog_close(struct broker *b);
 /* Writes a snapshot of the current state (at a clean shutdown). */
 void mlog_checkpoint(struct broker *b);
+/* Groups the appends between begin and commit into one durable batch. */
+void mlog_begin(struct broker *b);
+int mlog_commit(struct broker *b);
+void mlog_abort(struct broker *b);
 int mlog_append_topic(struct broker *b, const struct topic *t);
 int mlog_append_partitions(struct broker *b, const struct topic *t, int32_t from, int32_t to);
 int mlog_append_config(struct broker *b, const struct topic *t, const char *key, const char *value);

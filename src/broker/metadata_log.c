@@ -48,7 +48,13 @@ struct metadata_log {
     char dir[PATH_MAX];
     int64_t snapshot_offset;          /* log end offset of the newest snapshot */
     uint32_t appends_since_snapshot;
+    bool in_txn;                      /* records collect in txn until mlog_commit */
+    struct batch_builder txn;
 };
+
+/* A change made of many records (a topic with its partitions and configs)
+ * goes to the log as one batch: one fsync, and all or nothing after a crash. */
+#define METADATA_TXN_BYTES_MAX (64 * 1024 * 1024)
 
 /* ------------------------------------------------------------------ writing */
 
@@ -85,6 +91,8 @@ static int snapshot_put(struct snapshot_writer *w, const uint8_t *value, size_t 
 static int sink_put(struct mlog_sink *s, struct obuf *frame) {
     if (obuf_failed(frame)) return -EINVAL;
     if (s->snapshot) return snapshot_put(s->snapshot, frame->data, frame->len);
+    if (s->b->mlog->in_txn)
+        return batch_builder_add(&s->b->mlog->txn, NULL, -1, frame->data, (int32_t)frame->len) == 0 ? 0 : -EMSGSIZE;
     return mlog_append_value(s->b, frame->data, frame->len);
 }
 
@@ -457,7 +465,39 @@ static int mlog_snapshot(struct broker *b) {
 }
 
 static void maybe_snapshot(struct broker *b) {
-    if (b->mlog->appends_since_snapshot >= METADATA_SNAPSHOT_INTERVAL_APPENDS) mlog_snapshot(b);
+    if (!b->mlog->in_txn && b->mlog->appends_since_snapshot >= METADATA_SNAPSHOT_INTERVAL_APPENDS) mlog_snapshot(b);
+}
+
+void mlog_begin(struct broker *b) {
+    struct metadata_log *m = b->mlog;
+    batch_builder_init(&m->txn, METADATA_TXN_BYTES_MAX, net_wall_ms());
+    m->in_txn = true;
+}
+
+void mlog_abort(struct broker *b) {
+    struct metadata_log *m = b->mlog;
+    if (!m->in_txn) return;
+    batch_builder_free(&m->txn);
+    m->in_txn = false;
+}
+
+int mlog_commit(struct broker *b) {
+    struct metadata_log *m = b->mlog;
+    if (!m->in_txn) return -EINVAL;
+    m->in_txn = false;
+    int rc = -EINVAL;
+    if (m->txn.count == 0) {
+        rc = 0;
+    } else if (batch_builder_finish(&m->txn) == 0) {
+        int64_t first = 0, append_time = 0;
+        rc = plog_append(m->log, m->txn.ob.data, (uint32_t)m->txn.ob.len, 1, m->txn.timestamp_ms, &first,
+                         &append_time);
+        if (rc == 0) m->appends_since_snapshot++;
+        else log_error("metadata", "cannot append to the metadata log error=%s", strerror(-rc));
+    }
+    batch_builder_free(&m->txn);
+    if (rc == 0) maybe_snapshot(b);
+    return rc;
 }
 
 /* Walks every batch of a snapshot image; with apply, applies its data

@@ -162,6 +162,12 @@ void topic_config_apply(struct broker *b, struct topic *t) {
         else if (strcmp(k, "segment.bytes") == 0) tc->log.segment_bytes = (uint64_t)x;
         else if (strcmp(k, "segment.ms") == 0) tc->log.segment_ms = x;
     }
+    /* Retention deletes only where the policy says "delete": a compacted
+     * topic (such as __consumer_offsets) keeps every key's latest value. */
+    if (!strstr(tc->cleanup_policy, "delete")) {
+        tc->log.retention_ms = LOG_UNLIMITED;
+        tc->log.retention_bytes = LOG_UNLIMITED;
+    }
     for (int32_t i = 0; i < t->partition_count; i++)
         if (t->partitions[i] && t->partitions[i]->log) plog_set_config(t->partitions[i]->log, &tc->log);
 }

@@ -293,6 +293,19 @@ void topics_close_all(struct broker *b) { topic_each(b, close_topic, b); }
 
 /* ------------------------------------------------------------ admin changes */
 
+/* Grows t to new_total partitions (already recorded in the metadata log) and opens their logs. */
+static int16_t partitions_open_new(struct broker *b, struct topic *t, int32_t new_total, const char **msg) {
+    int32_t from = t->partition_count;
+    if (topic_grow(t, new_total) != 0) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+    for (int32_t i = from; i < new_total; i++) {
+        if (partition_open(b, t->partitions[i]) != 0) {
+            *msg = "Cannot create the partition log";
+            return KAFKA_ERR_KAFKA_STORAGE_ERROR;
+        }
+    }
+    return KAFKA_ERR_NONE;
+}
+
 int16_t topic_create(struct broker *b, const struct topic_create_spec *spec, bool validate_only,
                      struct topic **out, const char **msg) {
     struct kstr name = kstr_c(spec->name);
@@ -329,16 +342,25 @@ int16_t topic_create(struct broker *b, const struct topic_create_spec *spec, boo
     while (topic_find_id(b, &id));
     struct topic *t = topic_new(spec->name, &id);
     if (!t) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-    if (mlog_append_topic(b, t) != 0) {
+    /* Topic, configs and partitions reach the log as one batch: a crash
+     * leaves either the whole topic or none of it. */
+    mlog_begin(b);
+    int rc = mlog_append_topic(b, t);
+    for (int32_t i = 0; i < spec->config_count && rc == 0; i++)
+        rc = mlog_append_config(b, t, spec->config_keys[i], spec->config_values[i]);
+    if (rc == 0) rc = mlog_append_partitions(b, t, 0, partitions);
+    if (rc == 0) rc = mlog_commit(b);
+    else mlog_abort(b);
+    if (rc != 0) {
         topic_free(t);
         *msg = "Cannot write the metadata log";
         return KAFKA_ERR_KAFKA_STORAGE_ERROR;
     }
     topic_link(b, t);
     for (int32_t i = 0; i < spec->config_count; i++)
-        topic_config_set(b, t, spec->config_keys[i], spec->config_values[i], false, true, msg);
+        topic_config_set(b, t, spec->config_keys[i], spec->config_values[i], false, false, msg);
     topic_config_apply(b, t);
-    int16_t err = topic_add_partitions(b, t, partitions, false, msg);
+    int16_t err = partitions_open_new(b, t, partitions, msg);
     if (err == KAFKA_ERR_NONE) {
         log_info("broker", "topic created topic=%s partitions=%d", t->name, partitions);
         if (out) *out = t;
@@ -354,19 +376,15 @@ int16_t topic_add_partitions(struct broker *b, struct topic *t, int32_t new_tota
         return KAFKA_ERR_INVALID_PARTITIONS;
     }
     if (validate_only) return KAFKA_ERR_NONE;
-    int32_t from = t->partition_count;
-    if (mlog_append_partitions(b, t, from, new_total) != 0) {
+    mlog_begin(b);
+    int rc = mlog_append_partitions(b, t, t->partition_count, new_total);
+    if (rc == 0) rc = mlog_commit(b);
+    else mlog_abort(b);
+    if (rc != 0) {
         *msg = "Cannot write the metadata log";
         return KAFKA_ERR_KAFKA_STORAGE_ERROR;
     }
-    if (topic_grow(t, new_total) != 0) return KAFKA_ERR_UNKNOWN_SERVER_ERROR;
-    for (int32_t i = from; i < new_total; i++) {
-        if (partition_open(b, t->partitions[i]) != 0) {
-            *msg = "Cannot create the partition log";
-            return KAFKA_ERR_KAFKA_STORAGE_ERROR;
-        }
-    }
-    return KAFKA_ERR_NONE;
+    return partitions_open_new(b, t, new_total, msg);
 }
 
 int16_t topic_delete(struct broker *b, struct topic *t) {

@@ -1,8 +1,14 @@
 #include "core/obuf.h"
 
+#include <stdatomic.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static _Atomic uint64_t file_ranges_open;
+
+uint64_t obuf_file_ranges_open(void) { return atomic_load_explicit(&file_ranges_open, memory_order_relaxed); }
 
 void obuf_init(struct obuf *ob, size_t limit) {
     memset(ob, 0, sizeof(*ob));
@@ -11,6 +17,7 @@ void obuf_init(struct obuf *ob, size_t limit) {
 
 void obuf_free(struct obuf *ob) {
     for (uint32_t i = 0; i < ob->files_len; i++) close(ob->files[i].fd);
+    atomic_fetch_sub_explicit(&file_ranges_open, ob->files_len, memory_order_relaxed);
     free(ob->files);
     free(ob->data);
     memset(ob, 0, sizeof(*ob));
@@ -61,6 +68,7 @@ void obuf_add_file(struct obuf *ob, int fd, int64_t file_pos, uint32_t len) {
         ob->files_cap = cap;
     }
     ob->files[ob->files_len++] = (struct obuf_file_range){ob->len, fd, file_pos, len};
+    atomic_fetch_add_explicit(&file_ranges_open, 1, memory_order_relaxed);
     ob->file_bytes += len;
 }
 

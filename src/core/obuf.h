@@ -42,6 +42,9 @@ void obuf_put(struct obuf *ob, const void *src, size_t n);
 void obuf_add_file(struct obuf *ob, int fd, int64_t file_pos, uint32_t len);
 static inline uint64_t obuf_total(const struct obuf *ob) { return ob->len + ob->file_bytes; }
 static inline bool obuf_failed(const struct obuf *ob) { return ob->failed; }
+/* File ranges held by all live obufs (each holds a descriptor until freed),
+ * so callers can keep descriptors for queued responses within a budget. */
+uint64_t obuf_file_ranges_open(void);
 /* Overwrites 4 bytes already written at mem position pos, big-endian. */
 void obuf_patch_be32(struct obuf *ob, size_t pos, uint32_t v);
 

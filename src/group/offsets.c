@@ -185,8 +185,9 @@ static struct group_offset offset_of(const struct kafka_offset_commit_request *r
         .metadata_len = mlen,
         /* Only v1 carries a commit time; v2-4 may carry a retention. */
         .commit_ms = version == 1 && p->commit_timestamp != -1 ? p->commit_timestamp : now_ms,
-        .expire_ms = version >= 2 && version <= 4 && req->retention_time_ms != -1 ? now_ms + req->retention_time_ms
-                                                                                   : -1,
+        .expire_ms = version >= 2 && version <= 4 && req->retention_time_ms != -1
+                         ? (req->retention_time_ms > INT64_MAX - now_ms ? INT64_MAX : now_ms + req->retention_time_ms)
+                         : -1,
     };
 }
 
