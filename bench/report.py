@@ -44,6 +44,15 @@ def loadavg_now():
         return "?"
 
 
+def loadavg_end(res):
+    """As bench/run noted it when the last case finished; now, failing that."""
+    try:
+        with open(os.path.join(res, "loadavg-end.txt")) as f:
+            return f.read().strip()
+    except OSError:
+        return loadavg_now()
+
+
 def cmd_env(_args):
     cpu = ""
     try:
@@ -407,7 +416,7 @@ def cmd_markdown(args):
       f"(hiredis {env.get('hiredis', '?') or '–'}), {env.get('nats', '') or 'NATS not installed'} "
       f"(libnats {env.get('libnats', '?') or '–'}). Clients and server share the same 2 cores, "
       "so client CPU is taken from the server's budget. Load average (1, 5, 15 min) at the start "
-      f"of the run: {env.get('loadavg_start', '?')}; at its end: {loadavg_now()} "
+      f"of the run: {env.get('loadavg_start', '?')}; at its end: {loadavg_end(res)} "
       "(other work on the machine shares the cores and shows up as noise).")
     w("")
 

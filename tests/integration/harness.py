@@ -188,11 +188,14 @@ class Broker:
         while True:
             if self.proc.poll() is not None:
                 raise BrokerError("broker exited with %s during start-up\n%s" % (self.proc.returncode, self.log_tail()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                pass
+            # The port listens before start-up finishes (the kernel queues
+            # early connections); "started" in the log means loading is done.
+            if "broker: started" in self.log_text():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return
+                except OSError:
+                    pass
             if time.monotonic() > deadline:
                 raise BrokerError("broker not accepting connections on port %d after %ds\n%s"
                                   % (self.port, self.start_timeout, self.log_tail()))
