@@ -310,7 +310,7 @@ def svg_spectrum(case, path, target_ms=None):
     if target_ms:
         ymax_ms = max(ymax_ms, target_ms * 1.2)
     # A round tick step giving 4 to 8 ticks.
-    step = 10 ** math.floor(math.log10(ymax_ms))
+    step = 10 ** (math.floor(math.log10(ymax_ms)) - 1)
     for m in (1, 2, 5, 10):
         if ymax_ms / (step * m) <= 8:
             step *= m
@@ -481,11 +481,14 @@ def cmd_markdown(args):
         w(f"| {label} | {fmt(v / 1e6 if v else None)} MB/s | {fmt(cpu, 2)} | {how} |")
     w("")
     w("CPU s/GB of a limit is the kernel's own cost of moving a GB that way (iperf3's CPU "
-      "figures, dd's user+system time). They bound the broker's CPU per GB from below: "
-      "producing costs at least a loopback receive plus a page-cache write "
-      f"(here {fmt(add(iperf[2], dd['cache-write'][1]), 2)} s/GB), consuming with sendfile at "
-      f"least a loopback sendfile send ({fmt(iperf_z[1], 2)} s/GB; on loopback the sender's CPU "
-      "also carries much of the receiver's TCP processing, which runs in its softirq).")
+      "figures, dd's user+system time), a reference for what the broker pays for the same moves. "
+      f"Producing is a loopback receive ({fmt(iperf[2], 2)} s/GB here) plus a page-cache write "
+      f"({fmt(dd['cache-write'][1], 2)} s/GB for dd's first write; the fdatasync'd dd, which "
+      "ran next and could reuse the pages the first file freed, paid "
+      f"{fmt(dd['disk-fdatasync'][1], 2)} s/GB with write-back included); consuming with "
+      f"sendfile is a loopback sendfile send ({fmt(iperf_z[1], 2)} s/GB). On loopback the "
+      "receiver's TCP processing often runs in a softirq on the sender's CPU, so the split "
+      "between the two sides varies from run to run; both are shown.")
     w("")
 
     # ---- Gregor cases
