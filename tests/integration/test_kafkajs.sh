@@ -8,17 +8,9 @@
 # then stops the broker with SIGTERM: it must exit 0 with no sanitizer report.
 # Prints PASS/FAIL/SKIP lines for tests/run.
 set -u
-root=${GREGOR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${GREGOR_BIN:-$root/build/asan/gregor}
-py=${PYTHON:-/usr/bin/python3}
+test_name=kafkajs
+. "$(dirname "$0")/broker_lib.sh"
 dir=$root/tests/integration/kafkajs
-logdir=$root/build/test-logs
-mkdir -p "$logdir"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-
-status=0
-fail() { echo "FAIL $1"; status=1; }
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "SKIP kafkajs: node or npm not installed (scripts/install-deps.sh installs them)"
@@ -42,41 +34,7 @@ if ! installed_ok; then
 fi
 echo "kafkajs $(cd "$dir" && node -p 'require("./node_modules/kafkajs/package.json").version'), node $(node --version)"
 
-if [ ! -x "$bin" ]; then
-    fail "kafkajs_broker_start (no broker binary at $bin)"
-    exit 1
-fi
-
-tmp=$(mktemp -d /tmp/gregor-it-XXXXXX)
-log=$logdir/test_kafkajs.$$.broker.log
-pid=
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid" 2>/dev/null; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A port free now; the broker binds it a moment later.
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$tmp/server.properties" <<EOF
-listeners=PLAINTEXT://127.0.0.1:$port
-log.dirs=$tmp/data
-EOF
-"$bin" broker --config "$tmp/server.properties" >"$log" 2>&1 &
-pid=$!
-
-ready=0
-for _ in $(seq 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ready=1; break; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ "$ready" -ne 1 ]; then
-    fail kafkajs_broker_start
-    tail -n 30 "$log"
-    exit 1
-fi
-echo "PASS kafkajs_broker_start"
+broker_start || exit 1
 
 prefix=kafkajs-$$
 (cd "$dir" && timeout 180 node test_kafkajs.js "127.0.0.1:$port" "$prefix") || status=1
@@ -141,24 +99,6 @@ else
     fail kafkajs_data_read_by_kcat_and_on_disk
 fi
 
-kill -TERM "$pid"
-for _ in $(seq 300); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if kill -0 "$pid" 2>/dev/null; then
-    fail "kafkajs_broker_clean_exit (still running 30 s after SIGTERM)"
-else
-    wait "$pid"
-    rc=$?
-    pid=
-    if [ "$rc" -ne 0 ]; then
-        fail "kafkajs_broker_clean_exit (exit $rc)"
-    elif grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
-        fail "kafkajs_broker_clean_exit (sanitizer report in $log)"
-    else
-        echo "PASS kafkajs_broker_clean_exit"
-    fi
-fi
+broker_stop
 [ "$status" -eq 0 ] || tail -n 30 "$log"
 exit "$status"
