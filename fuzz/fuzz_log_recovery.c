@@ -20,18 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "core/log.h"
 #include "protocol/batch_builder.h"
 #include "protocol/record_batch.h"
 #include "storage/log.h"
 
-#define FUZZ_CHECK(cond)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            __builtin_trap();                                                   \
-        }                                                                       \
-    } while (0)
 
 #define FUZZ_PATH_BYTES 256
 #define FUZZ_READ_BYTES_MAX (1024 * 1024)

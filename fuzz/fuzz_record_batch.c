@@ -10,15 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "protocol/record_batch.h"
 
-#define FUZZ_CHECK(cond)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            __builtin_trap();                                                   \
-        }                                                                       \
-    } while (0)
 
 static void walk_records(const uint8_t *batch, uint32_t len) {
     struct rb_record_iter it;

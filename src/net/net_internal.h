@@ -10,6 +10,7 @@
 #ifndef GREGOR_NET_INTERNAL_H
 #define GREGOR_NET_INTERNAL_H
 
+#include "core/assert.h"
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -75,15 +76,7 @@
 /* "255.255.255.255:65535" plus NUL. */
 #define NET_PEER_TEXT_BYTES 24
 
-/* Invariant checks stay on in release builds: a broken queue is a bug that
- * would otherwise surface later as memory corruption. */
-#define NET_ASSERT(cond)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            log_error("net", "assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__);  \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
+#define NET_ASSERT(cond) ASSERT_ALWAYS("net", cond)
 
 /* ---- timers (timer.c) ---- */
 

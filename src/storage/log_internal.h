@@ -5,6 +5,7 @@
 #ifndef GREGOR_STORAGE_LOG_INTERNAL_H
 #define GREGOR_STORAGE_LOG_INTERNAL_H
 
+#include "core/assert.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,15 +15,7 @@
 #include "storage/log.h"
 #include "storage/segment.h"
 
-/* Kept in release builds: a broken invariant here would hand out wrong
- * offsets or corrupt a log, which is worse than a crash. */
-#define STORAGE_ASSERT(cond)                                                                \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            log_error("storage", "assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__); \
-            abort();                                                                        \
-        }                                                                                   \
-    } while (0)
+#define STORAGE_ASSERT(cond) ASSERT_ALWAYS("storage", cond)
 
 struct plog {
     char *dir;                  /* every file is opened by path under it; no descriptor is kept for it */

@@ -40,6 +40,7 @@
  *
  * Written atomically: "<name>.tmp", fsync, rename, fsync of the directory.
  */
+#include "core/assert.h"
 #include "storage/producer_state.h"
 
 #include <dirent.h>
@@ -84,15 +85,7 @@ _Static_assert(LIMIT_PRODUCER_BATCHES_CACHED >= 1 && LIMIT_PRODUCER_BATCHES_CACH
                "the batch count is stored in one byte");
 _Static_assert(PSTATE_PRODUCERS_MAX <= INT32_MAX / 4, "pool indexes and the slot table are int32-sized");
 
-/* Kept in release builds: a broken invariant here means duplicate or lost
- * records, which is worse than a crash. */
-#define PSTATE_ASSERT(cond)                                                                \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            log_error("storage", "assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__); \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
+#define PSTATE_ASSERT(cond) ASSERT_ALWAYS("storage", cond)
 
 struct pstate_batch {
     int32_t first_seq;
