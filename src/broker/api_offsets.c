@@ -130,3 +130,42 @@ void handle_delete_records(struct request_ctx *ctx) {
     }
     RESPOND(ctx, kafka_delete_records_response, &resp);
 }
+
+/* OffsetForLeaderEpoch (KIP-101/KIP-320): where an epoch's data ends, so a
+ * client can tell whether its position survived a leader change. */
+void handle_offset_for_leader_epoch(struct request_ctx *ctx) {
+    struct kafka_offset_for_leader_epoch_request req;
+    if (!DECODE(ctx, kafka_offset_for_leader_epoch_request, &req)) return;
+    struct kafka_offset_for_leader_epoch_response resp;
+    kafka_offset_for_leader_epoch_response_init(&resp);
+    int32_t n = req.topics_count < 0 ? 0 : req.topics_count;
+    resp.topics = ARENA_NEW_ARRAY(ctx, struct kafka_offset_for_leader_epoch_response_offset_for_leader_topic_result, n);
+    if (!resp.topics) return request_reject(ctx, "out of request memory");
+    resp.topics_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        struct kafka_offset_for_leader_epoch_request_offset_for_leader_topic *rt = &req.topics[i];
+        struct kafka_offset_for_leader_epoch_response_offset_for_leader_topic_result *tr = &resp.topics[i];
+        kafka_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(tr);
+        tr->topic = rt->topic;
+        struct topic *t = topic_find(ctx->b, rt->topic);
+        int32_t m = rt->partitions_count < 0 ? 0 : rt->partitions_count;
+        tr->partitions = ARENA_NEW_ARRAY(ctx, struct kafka_offset_for_leader_epoch_response_epoch_end_offset, m);
+        if (!tr->partitions) return request_reject(ctx, "out of request memory");
+        tr->partitions_count = m;
+        for (int32_t j = 0; j < m; j++) {
+            struct kafka_offset_for_leader_epoch_request_offset_for_leader_partition *rp = &rt->partitions[j];
+            struct kafka_offset_for_leader_epoch_response_epoch_end_offset *out = &tr->partitions[j];
+            kafka_offset_for_leader_epoch_response_epoch_end_offset_init(out);
+            out->partition = rp->partition;
+            struct partition *p = partition_find(t, rp->partition);
+            if (!p || !p->log) {
+                out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            out->error_code = check_leader_epoch(p, rp->current_leader_epoch);
+            if (out->error_code) continue;
+            plog_epoch_end_offset(p->log, rp->leader_epoch, &out->leader_epoch, &out->end_offset);
+        }
+    }
+    RESPOND(ctx, kafka_offset_for_leader_epoch_response, &resp);
+}

@@ -37,6 +37,7 @@ const struct api_handler api_handlers[] = {
     {KAFKA_API_DELETE_TOPICS, 0, 6, handle_delete_topics},
     {KAFKA_API_DELETE_RECORDS, 0, 2, handle_delete_records},
     {KAFKA_API_INIT_PRODUCER_ID, 0, 5, handle_init_producer_id},
+    {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, handle_offset_for_leader_epoch},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, handle_describe_configs},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, handle_alter_configs},
     {KAFKA_API_CREATE_PARTITIONS, 0, 3, handle_create_partitions},

@@ -215,6 +215,7 @@ void handle_alter_configs(struct request_ctx *ctx);
 void handle_incremental_alter_configs(struct request_ctx *ctx);
 void handle_describe_cluster(struct request_ctx *ctx);
 void handle_delete_records(struct request_ctx *ctx);
+void handle_offset_for_leader_epoch(struct request_ctx *ctx);
 void handle_init_producer_id(struct request_ctx *ctx);
 /* consumer groups (api_groups.c) */
 void handle_find_coordinator(struct request_ctx *ctx);

@@ -196,6 +196,7 @@ int partition_open(struct broker *b, struct partition *p) {
         log_warn("storage", "recovered partition topic=%s partition=%d truncated_bytes=%llu indexes_rebuilt=%u stray_files_removed=%u",
                  p->topic->name, p->index, (unsigned long long)report.truncated_bytes, report.indexes_rebuilt,
                  report.stray_files_removed);
+    plog_set_leader_epoch(p->log, p->leader_epoch);
     p->producers = pstate_create();
     if (!p->producers) return -ENOMEM;
     int64_t end = plog_end_offset(p->log);

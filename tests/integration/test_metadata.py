@@ -143,5 +143,43 @@ def producer_ids_never_repeat_across_restarts():
         assert len(seen) == 3 and all(p >= 0 for p in seen), seen
 
 
+def _frame(api, version, corr, body):
+    import struct
+    hdr = struct.pack(">hhih", api, version, corr, 4) + b"test"
+    return struct.pack(">i", len(hdr) + len(body)) + hdr + body
+
+
+@test
+def offset_for_leader_epoch_answers_the_epoch_end():
+    """No installed client sends OffsetForLeaderEpoch on one node (the epoch
+    never changes), so this is a hand-encoded v2 request; the data comes from
+    confluent-kafka and the end offset is checked against kafka-python."""
+    import socket
+    import struct
+    from clients import produce_all, producer
+    from kafka import KafkaConsumer, TopicPartition as KTP
+    with Broker() as b:
+        topic = unique_topic("olep")
+        create_topic(b.bootstrap, topic)
+        produce_all(producer(b.bootstrap), topic, [{"value": b"x"}] * 5)
+        kc = KafkaConsumer(bootstrap_servers=b.bootstrap)
+        end = kc.end_offsets([KTP(topic, 0)])[KTP(topic, 0)]
+        kc.close()
+        name = topic.encode()
+        with socket.create_connection(("127.0.0.1", b.port), timeout=30) as s:
+            for epoch, want_epoch, want_end in ((0, 0, end), (7, -1, -1)):
+                body = struct.pack(">ih", 1, len(name)) + name + struct.pack(">iiii", 1, 0, -1, epoch)
+                s.sendall(_frame(23, 2, 11, body))
+                size = struct.unpack(">i", s.recv(4))[0]
+                data = b""
+                while len(data) < size:
+                    data += s.recv(size - len(data))
+                corr, _throttle, ntopics, nlen = struct.unpack_from(">iiih", data, 0)
+                off = 14 + nlen
+                nparts, err, part, got_epoch, got_end = struct.unpack_from(">ihiiq", data, off)
+                assert (corr, ntopics, nparts, err, part) == (11, 1, 1, 0, 0), data.hex()
+                assert (got_epoch, got_end) == (want_epoch, want_end), (epoch, got_epoch, got_end)
+
+
 if __name__ == "__main__":
     main()
