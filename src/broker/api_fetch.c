@@ -83,9 +83,14 @@ static uint32_t fetch_partition(struct request_ctx *ctx, struct topic *t,
     if (offset == p->high_watermark) return 0;
     uint32_t limit = fp->partition_max_bytes < 0 ? 0 : (uint32_t)fp->partition_max_bytes;
     if (limit > budget) limit = budget;
-    /* Each range holds a descriptor until sent; past the budget the
-     * partition answers empty, as when max_bytes runs out. */
-    if (obuf_file_ranges_open() + *ranges >= ctx->b->fetch_fd_budget) return 0;
+    /* Each range holds a descriptor until sent; past the budget (the
+     * broker's, or one connection's share of it, so a client that never
+     * reads cannot starve the others) the partition answers empty, as when
+     * max_bytes runs out. */
+    uint64_t conn_ranges = net_conn_file_ranges_queued(ctx->req->conn) + *ranges;
+    if (obuf_file_ranges_open() + *ranges >= ctx->b->fetch_fd_budget ||
+        conn_ranges >= ctx->b->fetch_fd_budget / FETCH_FD_SHARE_DIVISOR)
+        return 0;
     struct log_slice slice;
     int rc = plog_read(p->log, offset, p->high_watermark, limit, first, &slice);
     if (rc != 0) {

@@ -31,6 +31,8 @@
  * RLIMIT_NOFILE (the segment cache takes half, sockets the rest), at most
  * this. A client that never reads cannot exhaust the process's files. */
 #define FETCH_OPEN_FILES_MAX 65536
+/* One connection may hold at most this fraction of that budget. */
+#define FETCH_FD_SHARE_DIVISOR 8
 
 /* Producer ids are reserved from the metadata log in blocks, so a restart
  * never hands out an id twice and we write one record per block. */

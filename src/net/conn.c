@@ -187,6 +187,7 @@ void net_conn_close(struct net_conn *conn, enum log_level level, const char *rea
     }
     conn->close_at = NULL;
     conn->out_bytes = 0;
+    conn->out_files = 0;
     conn->loop = NULL;
     if (conn->queue_len == 0) free(conn);
 }
@@ -380,6 +381,7 @@ static void pop_done(struct net_conn *conn) {
         if (!conn->head) conn->tail = NULL;
         conn->queue_len--;
         conn->out_bytes -= req->response.len;
+        conn->out_files -= req->response.files_len;
         request_free(req);
         memset(&conn->out, 0, sizeof(conn->out));
     }
@@ -618,6 +620,7 @@ void net_respond(struct net_request *req, struct obuf *resp) {
             req->response = *resp;
             obuf_init(resp, resp->limit);
             conn->out_bytes += req->response.len;
+            conn->out_files += req->response.files_len;
             if (conn->out_bytes > loop->stats.output_bytes_queued_max) loop->stats.output_bytes_queued_max = conn->out_bytes;
         }
     }
@@ -641,3 +644,5 @@ void net_respond_close(struct net_request *req) {
 }
 
 const char *net_conn_peer(const struct net_conn *conn) { return conn->peer; }
+
+uint32_t net_conn_file_ranges_queued(const struct net_conn *conn) { return conn->out_files; }

@@ -92,6 +92,8 @@ void net_timer_cancel(struct net_loop *loop, uint64_t id);
 
 /* Connection facts for logging and metrics. */
 const char *net_conn_peer(const struct net_conn *conn);
+/* File ranges in this connection's answered-but-unsent responses. */
+uint32_t net_conn_file_ranges_queued(const struct net_conn *conn);
 uint32_t net_loop_connection_count(const struct net_loop *loop);
 
 /* Counters since net_loop_create, for metrics. Read them on the loop thread

@@ -153,6 +153,7 @@ struct net_conn {
     uint32_t queue_len;
     struct net_request *close_at;  /* first request answered by net_respond_close */
     uint64_t out_bytes;           /* response memory bytes queued */
+    uint32_t out_files;           /* file ranges (each holding a descriptor) queued */
 
     struct net_out_cursor out;    /* how far the head response has been written */
 
