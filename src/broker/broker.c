@@ -16,6 +16,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "storage/fileio.h"
 #include "group/group.h"
 #include "storage/producer_state.h"
 
@@ -26,6 +27,9 @@
 /* Kafka's request header starts with api key, api version and correlation
  * id whatever the header version; we read these before knowing more. */
 #define REQUEST_HEADER_PREFIX_BYTES 8
+
+/* meta.properties holds a few short lines. */
+#define META_PROPERTIES_BYTES_MAX 4096
 
 const struct api_handler api_handlers[] = {
     {KAFKA_API_PRODUCE, 0, 11, handle_produce},
@@ -259,14 +263,19 @@ static void uuid_base64(const struct kuuid *id, char out[23]) {
 /* meta.properties ties a data directory to one node and one cluster, as
  * Kafka's does; a directory from another node is refused. */
 static int load_or_create_meta(struct broker *b) {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/meta.properties", b->data_dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        char line[256];
+    int dirfd = open(b->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        log_error("broker", "cannot open data directory path=%s error=%s", b->data_dir, strerror(errno));
+        return -1;
+    }
+    char text[META_PROPERTIES_BYTES_MAX];
+    size_t len = 0;
+    int rc = fio_read_small(dirfd, "meta.properties", text, sizeof(text), &len);
+    if (rc == 0) {
+        close(dirfd);
         int32_t node = -1;
-        while (fgets(line, sizeof(line), f)) {
-            line[strcspn(line, "\r\n")] = 0;
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
             if (strncmp(line, "cluster.id=", 11) == 0) {
                 size_t n = strlen(line + 11);
                 if (n >= sizeof(b->cluster_id)) n = sizeof(b->cluster_id) - 1;
@@ -275,37 +284,35 @@ static int load_or_create_meta(struct broker *b) {
             }
             if (strncmp(line, "node.id=", 8) == 0) node = (int32_t)strtol(line + 8, NULL, 10);
         }
-        fclose(f);
         if (!b->cluster_id[0]) {
-            log_error("broker", "meta.properties has no cluster.id path=%s", path);
+            log_error("broker", "meta.properties has no cluster.id dir=%s", b->data_dir);
             return -1;
         }
         if (node != b->cfg.node_id) {
-            log_error("broker", "data directory belongs to another node path=%s node.id=%d configured=%d", path,
+            log_error("broker", "data directory belongs to another node dir=%s node.id=%d configured=%d", b->data_dir,
                       node, b->cfg.node_id);
             return -1;
         }
         return 0;
+    }
+    if (rc != -ENOENT) {
+        close(dirfd);
+        log_error("broker", "cannot read meta.properties dir=%s error=%s", b->data_dir, strerror(-rc));
+        return -1;
     }
     struct kuuid id;
     uuid_random(&id);
     char cid[23];
     uuid_base64(&id, cid);
     snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", cid);
-    char tmp[PATH_MAX + 40];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f) {
-        log_error("broker", "cannot write meta.properties path=%s error=%s", tmp, strerror(errno));
+    int n = snprintf(text, sizeof(text), "#Written by gregor\nversion=1\ncluster.id=%s\nnode.id=%d\n", b->cluster_id,
+                     b->cfg.node_id);
+    rc = fio_write_atomic(dirfd, "meta.properties", text, (size_t)n);
+    close(dirfd);
+    if (rc != 0) {
+        log_error("broker", "cannot write meta.properties dir=%s error=%s", b->data_dir, strerror(-rc));
         return -1;
     }
-    fprintf(f, "#Written by gregor\nversion=1\ncluster.id=%s\nnode.id=%d\n", b->cluster_id, b->cfg.node_id);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    if (rename(tmp, path) != 0) return -1;
     log_info("broker", "new data directory cluster_id=%s node_id=%d", b->cluster_id, b->cfg.node_id);
     return 0;
 }

@@ -28,6 +28,7 @@
 #include "protocol/batch_builder.h"
 #include "protocol/record_batch.h"
 #include "protocol/records.h"
+#include "storage/fileio.h"
 
 #define METADATA_FRAME_VERSION 1
 #define METADATA_SEGMENT_BYTES (64u * 1024 * 1024)
@@ -299,23 +300,11 @@ static int replay_batch(void *opaque, const uint8_t *batch, uint32_t len) {
 
 struct snapshot_writer {
     int fd;
+    off_t written;
     int64_t records;
     struct batch_builder bb;
     bool failed;
 };
-
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Finishes the current batch (as a control batch if asked) and writes it. */
 static int snapshot_flush(struct snapshot_writer *w, bool control) {
@@ -329,7 +318,8 @@ static int snapshot_flush(struct snapshot_writer *w, bool control) {
         rb_put_be32(batch + RB_OFF_CRC, rb_compute_crc(batch, len));
     }
     w->records += w->bb.count;
-    int rc = write_all(w->fd, batch, len);
+    int rc = fio_pwrite_full(w->fd, batch, len, w->written);
+    w->written += len;
     int64_t ts = w->bb.timestamp_ms;
     batch_builder_free(&w->bb);
     batch_builder_init(&w->bb, METADATA_SNAPSHOT_BATCH_BYTES * 2, ts);
@@ -411,14 +401,6 @@ static int snapshot_list(const struct metadata_log *m, int64_t *offsets, int max
     return n;
 }
 
-static void sync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Writes a snapshot at the log end; keeps the newest ones and lets the log go below the oldest kept. */
 static int mlog_snapshot(struct broker *b) {
     struct metadata_log *m = b->mlog;
@@ -438,7 +420,7 @@ static int mlog_snapshot(struct broker *b) {
     if (!e.rc && b->producer_id_block_end > 0) e.rc = emit_producer_ids(&sink, b->producer_id_block_end);
     if (!e.rc) e.rc = snapshot_flush(&w, false);
     if (!e.rc) e.rc = snapshot_control(&w, CONTROL_TYPE_SNAPSHOT_FOOTER, now);
-    if (!e.rc && fsync(w.fd) != 0) e.rc = -errno;
+    if (!e.rc) e.rc = fio_fsync(w.fd);
     batch_builder_free(&w.bb);
     close(w.fd);
     if (!e.rc && rename(tmp, path) != 0) e.rc = -errno;
@@ -447,7 +429,7 @@ static int mlog_snapshot(struct broker *b) {
         log_error("metadata", "cannot write a metadata snapshot offset=%lld error=%s", (long long)offset, strerror(-e.rc));
         return e.rc;
     }
-    sync_dir(m->dir);
+    fio_fsync_parent(path);
     m->snapshot_offset = offset;
     m->appends_since_snapshot = 0;
     int64_t offsets[METADATA_SNAPSHOTS_KEPT + 8];
@@ -545,15 +527,10 @@ static int snapshot_load(struct broker *b, int64_t offset) {
     int rc = -1;
     if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size <= METADATA_SNAPSHOT_BYTES_MAX &&
         (data = malloc((size_t)st.st_size)) != NULL) {
-        size_t got = 0;
-        while (got < (size_t)st.st_size) {
-            ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-            if (r <= 0) break;
-            got += (size_t)r;
-        }
+        size_t size = (size_t)st.st_size;
         /* Validate the whole image before changing any state. */
-        if (got == (size_t)st.st_size && snapshot_walk(b, data, got, false) == 0) {
-            snapshot_walk(b, data, got, true);
+        if (fio_pread_full(fd, data, size, 0) == 0 && snapshot_walk(b, data, size, false) == 0) {
+            snapshot_walk(b, data, size, true);
             rc = 0;
         }
     }

@@ -42,6 +42,7 @@
  */
 #include "core/assert.h"
 #include "storage/producer_state.h"
+#include "storage/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -575,36 +576,6 @@ static bool snap_name_offset(const char *name, const char *suffix, int64_t *offs
     return true;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
-static int write_file_synced(const char *path, const uint8_t *buf, size_t len) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return -errno;
-    int rc = write_all(fd, buf, len);
-    if (rc == 0 && fsync(fd) != 0) rc = -errno;
-    if (close(fd) != 0 && rc == 0) rc = -errno;
-    return rc;
-}
-
 static void unlink_logged(const char *dir, const char *name, const char *why) {
     char path[PATH_MAX];
     int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -641,24 +612,22 @@ static int snapshot_prune(const char *dir) {
 
 int pstate_snapshot_write(const struct producer_state *ps, const char *dir, int64_t offset) {
     if (offset < 0) return -EINVAL;
-    char tmp[PATH_MAX], final[PATH_MAX];
-    if (snap_path(tmp, sizeof(tmp), dir, offset, SNAP_TMP_SUFFIX) != 0 ||
-        snap_path(final, sizeof(final), dir, offset, SNAP_SUFFIX) != 0)
-        return -ENAMETOOLONG;
+    char final[PATH_MAX], name[SNAP_NAME_DIGITS + sizeof(SNAP_SUFFIX)];
+    if (snap_path(final, sizeof(final), dir, offset, SNAP_SUFFIX) != 0) return -ENAMETOOLONG;
+    snprintf(name, sizeof(name), "%0*" PRId64 "%s", SNAP_NAME_DIGITS, offset, SNAP_SUFFIX);
     size_t len = 0;
     int rc = 0;
     uint8_t *buf = snapshot_encode(ps, offset, &len, &rc);
     if (!buf) return rc;
-    rc = write_file_synced(tmp, buf, len);
+    /* "<name>.tmp", fsync, rename, fsync of the directory (SNAP_TMP_SUFFIX). */
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = dirfd < 0 ? -errno : fio_write_atomic(dirfd, name, buf, len);
+    if (dirfd >= 0) close(dirfd);
     free(buf);
-    if (rc == 0 && rename(tmp, final) != 0) rc = -errno;
     if (rc != 0) {
-        unlink(tmp);
         log_error("storage", "cannot write producer snapshot file=%s errno=%d", final, -rc);
         return rc;
     }
-    rc = fsync_dir(dir);
-    if (rc != 0) return rc;
     log_debug("storage", "wrote producer snapshot file=%s producers=%u bytes=%zu", final, ps->count, len);
     /* The new snapshot is durable; failing to prune old ones only costs space. */
     rc = snapshot_prune(dir);
