@@ -41,7 +41,10 @@ static void snapshot_producers_if_due(struct broker *b, struct partition *p, uin
     char dir[PATH_MAX];
     if (partition_dir(b, p, dir, sizeof(dir)) != 0) return;
     int64_t end = plog_end_offset(p->log);
-    if (pstate_snapshot_write(p->producers, dir, end) == 0) p->last_snapshot_offset = end;
+    if (pstate_snapshot_write(p->producers, dir, end) == 0) {
+        p->last_snapshot_offset = end;
+        p->producers_expired = false;
+    }
     p->bytes_since_snapshot = 0;
 }
 

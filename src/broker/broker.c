@@ -201,7 +201,7 @@ static void housekeep_topic(void *opaque, struct topic *t) {
                       strerror(-rc));
         if (pass->retention_due) {
             /* Batch timestamps date producers, as in Kafka (producer.id.expiration.ms). */
-            pstate_expire(p->producers, pass->now_ms, PSTATE_EXPIRATION_MS_DEFAULT);
+            if (pstate_expire(p->producers, pass->now_ms, PSTATE_EXPIRATION_MS_DEFAULT) > 0) p->producers_expired = true;
             rc = plog_enforce_retention(p->log, pass->now_ms);
             if (rc > 0)
                 log_info("storage", "retention deleted segments topic=%s partition=%d count=%d log_start_offset=%lld",

@@ -26,7 +26,8 @@ struct partition {
     struct producer_state *producers;
     int64_t high_watermark;         /* equal to the log end on one node */
     int32_t leader_epoch;
-    int64_t last_snapshot_offset;   /* producer-state snapshot last written at */
+    int64_t last_snapshot_offset;   /* newest producer-state snapshot on disk, or -1 */
+    bool producers_expired;         /* producers expired since that snapshot: it is stale even at the log end */
     uint64_t bytes_since_snapshot;
     struct fetch_waiter_link *waiters; /* long-polling fetches watching this partition */
 };

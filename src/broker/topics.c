@@ -16,6 +16,8 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "protocol/record_batch.h"
+#include "storage/fileio.h"
+#include "storage/prefetch.h"
 #include "storage/producer_state.h"
 
 static uint32_t hash_bytes(const void *data, size_t n) {
@@ -201,7 +203,8 @@ int partition_open(struct broker *b, struct partition *p) {
     if (!p->producers) return -ENOMEM;
     int64_t end = plog_end_offset(p->log);
     int64_t snap = 0;
-    if (pstate_snapshot_load(p->producers, dir, end, &snap) != 0) {
+    bool loaded = pstate_snapshot_load(p->producers, dir, end, &snap) == 0;
+    if (!loaded) {
         /* No usable snapshot: rebuild from the whole log. */
         pstate_destroy(p->producers);
         p->producers = pstate_create();
@@ -212,22 +215,41 @@ int partition_open(struct broker *b, struct partition *p) {
         struct replay_ctx rctx = {p->producers};
         plog_scan(p->log, snap, replay_producer_batch, &rctx);
     }
-    p->last_snapshot_offset = snap;
+    p->last_snapshot_offset = loaded ? snap : -1;
     p->high_watermark = end;
     return 0;
 }
 
-static void partition_close(struct broker *b, struct partition *p, bool remove) {
+/* Written even when empty, so producers that expired do not come back
+ * from an older snapshot at the next start; skipped when the last one
+ * still holds (a partition idle since the start), which makes stopping a
+ * broker of 100,000 mostly idle partitions fast. */
+static void partition_snapshot_producers(struct broker *b, struct partition *p) {
+    char dir[PATH_MAX];
+    if (!p->log || !p->producers) return;
+    int64_t end = plog_end_offset(p->log);
+    if (end == p->last_snapshot_offset && !p->producers_expired) return;
+    if (partition_dir(b, p, dir, sizeof(dir)) == 0 && pstate_snapshot_write(p->producers, dir, end) == 0) {
+        p->last_snapshot_offset = end;
+        p->producers_expired = false;
+    }
+}
+
+enum partition_close_mode {
+    PARTITION_CLOSE_KEEP,    /* snapshot, seal, clean-shutdown marker */
+    PARTITION_CLOSE_REMOVE,  /* the topic is gone: remove the files */
+    PARTITION_CLOSE_PREPARED /* shutdown: snapshot and seal done by close_all */
+};
+
+static void partition_close(struct broker *b, struct partition *p, enum partition_close_mode mode, bool durable) {
     fetch_drop_partition(b, p);
     if (p->log) {
-        if (remove) {
+        if (mode == PARTITION_CLOSE_REMOVE) {
             plog_remove(p->log);
+        } else if (mode == PARTITION_CLOSE_PREPARED && !durable) {
+            plog_close_unclean(p->log);
         } else {
-            char dir[PATH_MAX];
-            /* Written even when empty, so producers that expired do not
-             * come back from an older snapshot at the next start. */
-            if (partition_dir(b, p, dir, sizeof(dir)) == 0 && p->producers)
-                pstate_snapshot_write(p->producers, dir, plog_end_offset(p->log));
+            if (mode == PARTITION_CLOSE_KEEP) partition_snapshot_producers(b, p);
             plog_close(p->log);
         }
         p->log = NULL;
@@ -265,32 +287,100 @@ static void remove_orphan_dirs(struct broker *b) {
     closedir(d);
 }
 
-struct open_all_ctx {
+/* Every partition to open at start, in one order shared by the opener and
+ * the warm-up threads reading ahead of it (storage/prefetch.h). */
+struct open_list {
     struct broker *b;
-    int failed;
+    struct partition **parts;
+    char **dirs;
+    uint32_t count, cap;
+    bool failed;
 };
 
-static void open_topic_partitions(void *opaque, struct topic *t) {
-    struct open_all_ctx *oc = opaque;
-    for (int32_t i = 0; i < t->partition_count; i++)
-        if (!t->partitions[i]->log && partition_open(oc->b, t->partitions[i]) != 0) oc->failed++;
+static void list_topic_partitions(void *opaque, struct topic *t) {
+    struct open_list *ol = opaque;
+    for (int32_t i = 0; i < t->partition_count && !ol->failed; i++) {
+        struct partition *p = t->partitions[i];
+        if (p->log) continue;
+        if (ol->count == ol->cap) {
+            uint32_t cap = ol->cap ? ol->cap * 2 : 1024;
+            struct partition **parts = realloc(ol->parts, cap * sizeof(*parts));
+            if (parts) ol->parts = parts;
+            char **dirs = realloc(ol->dirs, cap * sizeof(*dirs));
+            if (dirs) ol->dirs = dirs;
+            if (!parts || !dirs) {
+                ol->failed = true;
+                return;
+            }
+            ol->cap = cap;
+        }
+        char dir[PATH_MAX];
+        if (partition_dir(ol->b, p, dir, sizeof(dir)) != 0 || !(ol->dirs[ol->count] = strdup(dir))) {
+            ol->failed = true;
+            return;
+        }
+        ol->parts[ol->count++] = p;
+    }
 }
 
 int topics_open_all(struct broker *b) {
     remove_orphan_dirs(b);
-    struct open_all_ctx oc = {b, 0};
-    topic_each(b, open_topic_partitions, &oc);
-    return oc.failed ? -1 : 0;
+    struct open_list ol = {.b = b};
+    topic_each(b, list_topic_partitions, &ol);
+    uint32_t failed = ol.failed;
+    struct log_prefetch *warm =
+        failed ? NULL : log_prefetch_start((const char *const *)ol.dirs, ol.count, b->cfg.recovery_threads);
+    for (uint32_t i = 0; i < ol.count && !ol.failed; i++) {
+        if (partition_open(b, ol.parts[i]) != 0) failed++;
+        log_prefetch_progress(warm, i);
+    }
+    log_prefetch_finish(warm);
+    for (uint32_t i = 0; i < ol.count; i++) free(ol.dirs[i]);
+    free(ol.dirs);
+    free(ol.parts);
+    return failed ? -1 : 0;
 }
 
-static void close_topic(void *opaque, struct topic *t) {
+static void prepare_topic_close(void *opaque, struct topic *t) {
     struct broker *b = opaque;
-    for (int32_t i = 0; i < t->partition_count; i++) partition_close(b, t->partitions[i], false);
-    topic_unlink(b, t);
+    for (int32_t i = 0; i < t->partition_count; i++) {
+        struct partition *p = t->partitions[i];
+        partition_snapshot_producers(b, p);
+        if (p->log) plog_close_prepare(p->log);
+    }
+}
+
+struct close_all_ctx {
+    struct broker *b;
+    bool durable;
+};
+
+static void close_topic(void *opaque, struct topic *t) {
+    struct close_all_ctx *cc = opaque;
+    for (int32_t i = 0; i < t->partition_count; i++)
+        partition_close(cc->b, t->partitions[i], PARTITION_CLOSE_PREPARED, cc->durable);
+    topic_unlink(cc->b, t);
     topic_free(t);
 }
 
-void topics_close_all(struct broker *b) { topic_each(b, close_topic, b); }
+/* Shutdown: every partition's snapshot and seal, then one file-system sync,
+ * then every clean-shutdown marker, then one more sync (storage/fileio.h,
+ * plog_close_prepare). A marker is only written once what it vouches for
+ * is durable. */
+void topics_close_all(struct broker *b) {
+    fio_defer_syncs(true);
+    topic_each(b, prepare_topic_close, b);
+    fio_defer_syncs(false);
+    int rc = fio_syncfs(b->data_dir);
+    if (rc != 0) log_error("storage", "sync at shutdown failed, partitions will be checked at the next start error=%s",
+                           strerror(-rc));
+    struct close_all_ctx cc = {b, rc == 0};
+    fio_defer_syncs(true);
+    topic_each(b, close_topic, &cc);
+    fio_defer_syncs(false);
+    if (cc.durable && (rc = fio_syncfs(b->data_dir)) != 0)
+        log_error("storage", "sync of clean-shutdown markers failed error=%s", strerror(-rc));
+}
 
 /* ------------------------------------------------------------ admin changes */
 
@@ -391,7 +481,7 @@ int16_t topic_add_partitions(struct broker *b, struct topic *t, int32_t new_tota
 int16_t topic_delete(struct broker *b, struct topic *t) {
     if (mlog_append_remove_topic(b, t) != 0) return KAFKA_ERR_KAFKA_STORAGE_ERROR;
     log_info("broker", "topic deleted topic=%s partitions=%d", t->name, t->partition_count);
-    for (int32_t i = 0; i < t->partition_count; i++) partition_close(b, t->partitions[i], true);
+    for (int32_t i = 0; i < t->partition_count; i++) partition_close(b, t->partitions[i], PARTITION_CLOSE_REMOVE, false);
     topic_unlink(b, t);
     topic_free(t);
     return KAFKA_ERR_NONE;

@@ -23,6 +23,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "storage/prefetch.h"
 
 /* A broker properties file is a few kilobytes; a megabyte means the wrong
  * file was given, and bounding it keeps the parse a single allocation. */
@@ -123,6 +124,9 @@ static const struct key_spec keys[] = {
     UNLIMITED_KEY("log.retention.bytes", log.retention_bytes, FIELD_I64, 0, INT64_MAX, 1, ALIAS_NONE, 0),
     INT_KEY("log.retention.check.interval.ms", log_retention_check_interval_ms, FIELD_I64, 1, INT64_MAX),
     INT_KEY("log.open.files.max", log_open_files_max, FIELD_I32, LOG_OPEN_FILES_MAX_MIN, INT32_MAX),
+    /* Kafka's recovery threads; here they read partition files ahead of the
+     * (single-threaded) opener, see storage/prefetch.h. */
+    INT_KEY("num.recovery.threads.per.data.dir", recovery_threads, FIELD_I32, 0, PREFETCH_THREADS_MAX),
     INT_KEY("log.flush.interval.messages", log.flush_interval_messages, FIELD_I64, 1, INT64_MAX),
     INT_KEY("log.flush.interval.ms", log.flush_interval_ms, FIELD_I64, 0, INT64_MAX),
     INT_KEY("log.index.interval.bytes", log.index_interval_bytes, FIELD_U32, 0, INT32_MAX),
@@ -159,7 +163,6 @@ static const struct key_spec keys[] = {
     IGNORED_KEY("num.replica.fetchers"),
     IGNORED_KEY("socket.send.buffer.bytes"),
     IGNORED_KEY("socket.receive.buffer.bytes"),
-    IGNORED_KEY("num.recovery.threads.per.data.dir"),
     IGNORED_KEY("offsets.topic.replication.factor"),
     IGNORED_KEY("transaction.state.log.replication.factor"),
     IGNORED_KEY("transaction.state.log.min.isr"),
@@ -214,6 +217,9 @@ void config_defaults(struct broker_config *cfg) {
     cfg->log.log_append_time = false;
     cfg->log_retention_check_interval_ms = 300000;
     cfg->log_open_files_max = LOG_OPEN_FILES_MAX_DEFAULT;
+    /* Kafka defaults to 1; reads ahead are cheap threads and a cold start
+     * of many partitions wants many reads in flight. */
+    cfg->recovery_threads = 32;
     cfg->message_max_bytes = 1048588;
     cfg->socket_request_max_bytes = 104857600;
     cfg->max_connections = INT32_MAX;
@@ -839,6 +845,7 @@ void config_log(const struct broker_config *cfg) {
     log_info("config", "log.retention.bytes=%" PRId64, lc->retention_bytes);
     log_info("config", "log.retention.check.interval.ms=%" PRId64, cfg->log_retention_check_interval_ms);
     log_info("config", "log.open.files.max=%" PRId32, cfg->log_open_files_max);
+    log_info("config", "num.recovery.threads.per.data.dir=%" PRId32, cfg->recovery_threads);
     log_info("config", "log.flush.interval.messages=%" PRId64, lc->flush_interval_messages);
     log_info("config", "log.flush.interval.ms=%" PRId64, lc->flush_interval_ms);
     log_info("config", "log.index.interval.bytes=%" PRIu32, lc->index_interval_bytes);

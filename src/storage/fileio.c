@@ -69,13 +69,29 @@ int fio_pwrite_full(int fd, const void *buf, size_t len, off_t pos) {
     return transfer_full(fd, buf, len, pos, true);
 }
 
+static bool syncs_deferred;
+
+void fio_defer_syncs(bool deferred) { syncs_deferred = deferred; }
+
+int fio_syncfs(const char *path) {
+    int injected = fault_fire(FIO_FAULT_SYNC);
+    if (injected != 0) return injected;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = syncfs(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 int fio_fdatasync(int fd) {
+    if (syncs_deferred) return 0;
     int injected = fault_fire(FIO_FAULT_SYNC);
     if (injected != 0) return injected;
     return fdatasync(fd) == 0 ? 0 : -errno;
 }
 
 int fio_fsync(int fd) {
+    if (syncs_deferred) return 0;
     int injected = fault_fire(FIO_FAULT_SYNC);
     if (injected != 0) return injected;
     return fsync(fd) == 0 ? 0 : -errno;

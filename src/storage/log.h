@@ -54,6 +54,15 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
               struct log_recovery_report *report);
 /* Flushes and closes; the next open can then skip the tail check. */
 void plog_close(struct plog *log);
+/* Closing many logs at once (shutdown), with one file-system sync instead
+ * of several per log: with syncs deferred (fio_defer_syncs),
+ * plog_close_prepare seals each log; the caller then syncs the file system
+ * (fio_syncfs) and, if that worked, closes each with plog_close (its
+ * clean-shutdown marker written with syncs deferred again, owed by a
+ * second fio_syncfs), else with plog_close_unclean: no marker, so the next
+ * open checks the tail as after a crash. */
+int plog_close_prepare(struct plog *log);
+void plog_close_unclean(struct plog *log);
 /* Closes the log and removes its directory. */
 int plog_remove(struct plog *log);
 void plog_set_config(struct plog *log, const struct log_config *cfg);

@@ -33,6 +33,7 @@ struct plog {
     bool clean_marker;          /* clean-shutdown is still on disk: nothing was written since open */
     struct log_recovery_report repairs; /* since open, lazy segment loads included */
     int failed;                 /* -errno once a sync failed: appends refused until reopen */
+    bool close_prepared;        /* plog_close_prepare sealed it: plog_close only writes the marker */
 };
 
 static inline struct segment *log_active(const struct plog *log) { return log->segs[log->nsegs - 1]; }

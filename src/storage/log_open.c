@@ -395,16 +395,26 @@ out:
     return rc;
 }
 
+/* Nothing to seal or mark: opened after a clean close and never written,
+ * the marker on disk still tells the truth. */
+static bool close_needs_nothing(const struct plog *log) { return log->clean_marker && !log->failed; }
+
+int plog_close_prepare(struct plog *log) {
+    if (close_needs_nothing(log) || log->close_prepared) return log->failed;
+    int rc = log->failed;
+    if (rc == 0) rc = segment_seal(log_active(log));
+    if (rc != 0) log->failed = rc;
+    log->close_prepared = true;
+    return rc;
+}
+
 void plog_close(struct plog *log) {
     if (!log) return;
-    /* Opened after a clean close and never written: the marker on disk
-     * still tells the truth, and nothing needs syncing. */
-    if (log->clean_marker && !log->failed) {
+    if (close_needs_nothing(log)) {
         free_log(log);
         return;
     }
-    int rc = log->failed;
-    if (rc == 0) rc = segment_seal(log_active(log));
+    int rc = log->close_prepared ? log->failed : plog_close_prepare(log);
     if (rc == 0) {
         int dirfd = log_open_dirfd(log);
         rc = dirfd < 0 ? dirfd : fio_write_atomic(dirfd, LOG_CLEAN_MARKER, "", 0);
@@ -413,6 +423,10 @@ void plog_close(struct plog *log) {
     if (rc != 0)
         log_warn("storage", "log closed without clean-shutdown marker dir=%s errno=%d", log->dir, -rc);
     free_log(log);
+}
+
+void plog_close_unclean(struct plog *log) {
+    if (log) free_log(log);
 }
 
 int plog_remove(struct plog *log) {

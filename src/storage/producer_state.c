@@ -374,10 +374,10 @@ void pstate_record(struct producer_state *ps, int64_t producer_id, int16_t epoch
     entry_push_batch(e, &b);
 }
 
-void pstate_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms) {
-    if (expiration_ms < 0) return;
+uint32_t pstate_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms) {
+    if (expiration_ms < 0) return 0;
     int64_t threshold;
-    if (__builtin_sub_overflow(now_ms, expiration_ms, &threshold)) return;
+    if (__builtin_sub_overflow(now_ms, expiration_ms, &threshold)) return 0;
     uint32_t expired = 0;
     int32_t idx = ps->lru_oldest;
     while (idx != NO_INDEX) {
@@ -390,6 +390,7 @@ void pstate_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration
         idx = next;
     }
     if (expired) log_debug("storage", "expired producers count=%u remaining=%u", expired, ps->count);
+    return expired;
 }
 
 int pstate_lookup(const struct producer_state *ps, int64_t producer_id, struct pstate_producer_info *out) {
@@ -725,8 +726,9 @@ int pstate_snapshot_load(struct producer_state *ps, const char *dir, int64_t max
         if (rc != 0 || candidate < 0) return rc;
         if (snapshot_load_one(ps, dir, candidate) == 0) {
             *offset = candidate;
-            log_info("storage", "loaded producer snapshot dir=%s offset=%" PRId64 " producers=%u", dir, candidate,
-                     ps->count);
+            /* Debug: a broker with 100,000 partitions would log 100,000 lines at start. */
+            log_debug("storage", "loaded producer snapshot dir=%s offset=%" PRId64 " producers=%u", dir, candidate,
+                      ps->count);
             return 0;
         }
         pstate_clear(ps);

@@ -98,7 +98,8 @@ int pstate_snapshot_load(struct producer_state *ps, const char *dir, int64_t max
 
 /* Removes producers whose last batch timestamp is at least expiration_ms
  * old (Kafka: now - lastTimestamp >= producer.id.expiration.ms). */
-void pstate_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms);
+/* Returns how many producers it removed. */
+uint32_t pstate_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms);
 
 size_t pstate_producer_count(const struct producer_state *ps);
 

@@ -26,6 +26,7 @@
 #include "protocol/record_batch.h"
 #include "storage/fileio.h"
 #include "storage/log.h"
+#include "storage/prefetch.h"
 
 #define BATCH_BUF_BYTES (256 * 1024)
 #define PATH_BYTES 512
@@ -1275,6 +1276,106 @@ static void test_random_ops_small_cap(void) {
     plog_set_open_files_max(LOG_OPEN_FILES_MAX_DEFAULT);
 }
 
+/* Shutdown's bulk close: seal with syncs deferred, one syncfs, markers. A
+ * log whose sync "failed" is closed without a marker and gets the crash
+ * check at the next open; one never written keeps its old marker. */
+static void test_bulk_close(void) {
+    struct log_config cfg = base_cfg();
+    cfg.segment_bytes = 3000;
+    char marker[PATH_BYTES];
+    fresh_dir("bulk-a");
+    struct plog *a = open_log(&cfg, NULL);
+    if (!a) return;
+    for (int i = 0; i < 30; i++) append_one(a, 2, 1000 + i * 2, 40);
+    char dir_a[sizeof(pdir)];
+    snprintf(dir_a, sizeof(dir_a), "%s", pdir);
+    fresh_dir("bulk-b");
+    struct plog *b = open_log(&cfg, NULL);
+    if (!b) return;
+    append_one(b, 3, 1000, 40);
+
+    fio_defer_syncs(true);
+    CHECK_EQ_INT(plog_close_prepare(a), 0);
+    CHECK_EQ_INT(plog_close_prepare(b), 0);
+    CHECK_EQ_INT(plog_close_prepare(a), 0); /* twice is harmless */
+    fio_defer_syncs(false);
+    CHECK_EQ_INT(fio_syncfs(root), 0);
+    fio_defer_syncs(true);
+    plog_close(a);
+    plog_close_unclean(b);
+    fio_defer_syncs(false);
+    CHECK_EQ_INT(fio_syncfs(root), 0);
+
+    path_of(marker, "clean-shutdown"); /* pdir is bulk-b */
+    CHECK(!exists(marker));
+    struct log_recovery_report rep;
+    b = open_log(&cfg, &rep);
+    if (b) {
+        CHECK_EQ_INT(plog_end_offset(b), 3);
+        CHECK_EQ_INT(read_all(b, 0), 3);
+        CHECK_EQ_INT(plog_remove(b), 0);
+    }
+    snprintf(pdir, sizeof(pdir), "%s", dir_a);
+    path_of(marker, "clean-shutdown");
+    CHECK(exists(marker));
+    a = open_log(&cfg, &rep);
+    if (!a) return;
+    CHECK_EQ_INT(rep.truncated_bytes, 0);
+    CHECK_EQ_INT(plog_end_offset(a), 60);
+    CHECK_EQ_INT(read_all(a, 0), 60);
+    /* Never written since the open: nothing to seal, the marker stays. */
+    fio_defer_syncs(true);
+    CHECK_EQ_INT(plog_close_prepare(a), 0);
+    plog_close(a);
+    fio_defer_syncs(false);
+    CHECK(exists(marker));
+    a = open_log(&cfg, NULL);
+    if (a) CHECK_EQ_INT(plog_remove(a), 0);
+}
+
+/* The start-up read-ahead only reads: whatever it is given (missing
+ * directories, empty ones, ones with segments), the logs open the same. */
+static void test_prefetch(void) {
+    enum { DIRS = 40 };
+    struct log_config cfg = base_cfg();
+    char *dirs[DIRS];
+    for (int i = 0; i < DIRS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "warm-%d", i);
+        fresh_dir(name);
+        dirs[i] = strdup(pdir);
+        if (i % 4 == 3) continue; /* left missing */
+        struct plog *log = open_log(&cfg, NULL);
+        if (!log) continue;
+        for (int j = 0; j < i % 3; j++) append_one(log, 2, 1000 + j, 40);
+        plog_close(log);
+    }
+    CHECK(log_prefetch_start((const char *const *)dirs, DIRS, 0) == NULL);
+    for (uint32_t threads = 1; threads <= 64; threads *= 8) {
+        struct log_prefetch *p = log_prefetch_start((const char *const *)dirs, DIRS, threads);
+        CHECK(p != NULL);
+        for (int i = 0; i < DIRS; i++) {
+            if (i % 4 != 3) {
+                snprintf(pdir, sizeof(pdir), "%s", dirs[i]);
+                struct plog *log = open_log(&cfg, NULL);
+                if (log) {
+                    CHECK_EQ_INT(plog_end_offset(log), (i % 3) * 2);
+                    plog_close(log);
+                }
+            }
+            log_prefetch_progress(p, (uint32_t)i);
+        }
+        log_prefetch_finish(p);
+    }
+    log_prefetch_finish(NULL);
+    for (int i = 0; i < DIRS; i++) {
+        snprintf(pdir, sizeof(pdir), "%s", dirs[i]);
+        struct plog *log = NULL;
+        if (i % 4 != 3 && plog_open(pdir, &cfg, &log, NULL) == 0) plog_remove(log);
+        free(dirs[i]);
+    }
+}
+
 int main(void) {
     log_set_level(LOG_LEVEL_ERROR);
     snprintf(root, sizeof(root), "/tmp/gregor-test-log-XXXXXX");
@@ -1303,6 +1404,8 @@ int main(void) {
     TEST_RUN(test_lazy_segments);
     TEST_RUN(test_descriptor_cap);
     TEST_RUN(test_random_ops_small_cap);
+    TEST_RUN(test_bulk_close);
+    TEST_RUN(test_prefetch);
     char cmd[PATH_BYTES + 16];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", root);
