@@ -660,6 +660,19 @@ def cmd_markdown(args):
                 w(incl)
                 w("```")
                 w("")
+    # ---- scale cases (bench/scale.py)
+    scale_md = read_text(os.path.join(res, "scale.md"))
+    if scale_md:
+        w("## Scale: many partitions, many idle connections")
+        w("")
+        w("`%s` (one run: each case takes minutes). Start-up is timed from exec to the first "
+          "answered ApiVersions; \"cold\" drops the page cache first (root only). Targets: 100,000 "
+          "partitions start in at most 10 s with at most 1 GiB RSS and descriptors bounded by "
+          "`log.open.files.max`; 10,000 idle connections cost at most 10 KiB each."
+          % read_text(os.path.join(res, "scale.cmd")))
+        w("")
+        w(scale_md)
+        w("")
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
     if os.path.exists(notes) and not args.quick:
         with open(notes) as f:
