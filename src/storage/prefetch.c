@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/fileio.h"
 
 struct log_prefetch {
     const char *const *dirs;
@@ -20,17 +21,6 @@ struct log_prefetch {
     atomic_bool stop;
     pthread_t tids[];
 };
-
-/* Segment files are named by a 20-digit base offset; the last segment
- * (largest name) is the one a clean open reads. */
-static bool segment_base(const char *name, char base[21]) {
-    if (strlen(name) < 21 || name[20] != '.') return false;
-    for (int i = 0; i < 20; i++)
-        if (name[i] < '0' || name[i] > '9') return false;
-    memcpy(base, name, 20);
-    base[20] = '\0';
-    return true;
-}
 
 /* Reads the whole file (bounded) or, for a segment's data, its tail. */
 static void warm_file(int dirfd, const char *name, bool tail_only) {
@@ -58,26 +48,28 @@ static void warm_dir(const char *path) {
         close(dirfd);
         return;
     }
-    char last[21] = "", base[21];
+    /* The last segment (largest base offset) is the one a clean open
+     * reads; older ones are only stat'ed (their size). */
+    int64_t last = -1, base;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        if (segment_base(e->d_name, base)) {
-            if (strcmp(base, last) > 0) memcpy(last, base, sizeof(last));
-            /* Older segments are only stat'ed at open (their size). */
-            struct stat st;
-            fstatat(dirfd, e->d_name, &st, 0);
+        if (fio_parse_segment_name(e->d_name, ".log", &base) == 0) {
+            if (base > last) last = base;
+        } else if (fio_parse_segment_name(e->d_name, ".index", &base) != 0 &&
+                   fio_parse_segment_name(e->d_name, ".timeindex", &base) != 0) {
+            warm_file(dirfd, e->d_name, false);
             continue;
         }
-        warm_file(dirfd, e->d_name, false);
+        struct stat st;
+        fstatat(dirfd, e->d_name, &st, 0);
     }
     closedir(d);
-    if (last[0]) {
+    if (last >= 0) {
         static const char *const suffixes[] = {".log", ".index", ".timeindex"};
         for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-            char name[40];
-            memcpy(name, last, 20);
-            strcpy(name + 20, suffixes[i]);
+            char name[FIO_SEGMENT_NAME_BYTES];
+            fio_segment_name(name, last, suffixes[i]);
             warm_file(dirfd, name, i == 0);
         }
     }
