@@ -117,8 +117,8 @@ static void render_network(const struct broker *b, struct obuf *ob) {
         struct http_stats hs;
         http_server_stats(b->admin, &hs);
         counter(ob, "gregor_admin_requests_total", "Admin HTTP requests served.", hs.requests);
-        counter(ob, "gregor_admin_bad_requests_total", "Admin HTTP requests refused (malformed, too large, busy).",
-                hs.bad_requests + hs.timeouts);
+        counter(ob, "gregor_admin_bad_requests_total",
+                "Admin HTTP requests refused: malformed, too large, too slow (408) or too many (503).", hs.bad_requests);
     }
 }
 
