@@ -15,11 +15,14 @@
  */
 #include "broker/internal.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/http.h"
+#include "cli/procstat.h"
 #include "core/log.h"
 #include "group/group.h"
 #include "storage/fileio.h"
@@ -120,6 +123,34 @@ static void render_network(const struct broker *b, struct obuf *ob) {
         counter(ob, "gregor_admin_bad_requests_total",
                 "Admin HTTP requests refused: malformed, too large, too slow (408) or too many (503).", hs.bad_requests);
     }
+}
+
+/* Descriptors of this process: entries of /proc/self/fd, less the one
+ * the walk itself holds. */
+static uint64_t open_fd_count(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 0;
+    uint64_t n = 0;
+    for (struct dirent *e = readdir(d); e; e = readdir(d))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0;
+}
+
+/* The standard process_* series Prometheus client libraries export. */
+static void render_process(struct obuf *ob) {
+    struct proc_sample ps;
+    if (proc_sample_read((int)getpid(), &ps) == 0) {
+        prom_family(ob, "process_cpu_seconds_total", PROM_COUNTER, "User and system CPU time spent, in seconds.");
+        prom_sample_f64(ob, "process_cpu_seconds_total", NULL, ps.cpu_s);
+        gauge(ob, "process_resident_memory_bytes", "Resident memory size in bytes.", ps.rss_kib * 1024);
+    }
+    gauge(ob, "process_open_fds", "Open file descriptors.", open_fd_count());
+    struct log_open_files lf;
+    plog_open_files(&lf);
+    gauge(ob, "gregor_log_open_files", "Segment and index descriptors the log cache holds open.", lf.open);
+    gauge(ob, "gregor_log_open_files_max", "The cache's cap (log.open.files.max, bounded by RLIMIT_NOFILE).", lf.max);
+    counter(ob, "gregor_log_file_evictions_total", "Descriptors closed to stay under the cap.", lf.evictions);
 }
 
 /* ------------------------------------------------------------ topics, logs */
@@ -269,6 +300,7 @@ static void render_metrics(struct broker *b, struct obuf *ob) {
     gauge(ob, "gregor_ready", "1 once storage and groups are loaded.", b->ready ? 1 : 0);
     render_requests(b, ob);
     render_network(b, ob);
+    render_process(ob);
     bool partitions_cut = render_topics(b, ob);
     bool lag_cut = render_groups(b, ob);
     prom_family(ob, "gregor_metrics_series_truncated", PROM_GAUGE,
