@@ -93,6 +93,7 @@ struct broker {
     struct group_coordinator *groups;   /* consumer groups (src/group) */
     struct http_server *admin;          /* admin.listener, NULL when off */
     bool ready;                         /* storage and groups loaded, serving */
+    const struct request_ctx *dispatching; /* the request whose handler is running, if any */
     struct broker_stats stats;
 };
 
