@@ -248,33 +248,40 @@ struct lag_walk {
     bool truncated;
 };
 
-static void group_members_sample(void *opaque, const struct group_view *g) {
+static bool group_members_sample(void *opaque, const struct group_view *g) {
     struct lag_walk *w = opaque;
+    if (w->emitted >= w->max) {
+        w->truncated = true;
+        return false;
+    }
+    w->emitted++;
     const char *labels[] = {"group", g->group_id, "state", group_state_name(g->state), NULL};
     prom_sample_u64(w->ob, "gregor_consumer_group_members", labels, g->members);
+    return true;
 }
 
 /* Lag is the partition's high watermark minus the committed offset, as
  * kafka-consumer-groups computes it; offsets of deleted topics are skipped. */
-static void group_offset_sample(void *opaque, const struct group_offset_view *o) {
+static bool group_offset_sample(void *opaque, const struct group_offset_view *o) {
     struct lag_walk *w = opaque;
-    struct topic *t = topic_find(w->b, (struct kstr){o->topic, (int32_t)strlen(o->topic)});
-    struct partition *p = partition_find(t, o->partition);
-    if (!p || !p->log || o->offset < 0) return;
     if (w->emitted >= w->max) {
         w->truncated = true;
-        return;
+        return false;
     }
+    struct topic *t = topic_find(w->b, (struct kstr){o->topic, (int32_t)strlen(o->topic)});
+    struct partition *p = partition_find(t, o->partition);
+    if (!p || !p->log || o->offset < 0) return true;
     w->emitted++;
     char index[LABEL_NUMBER_BYTES];
     snprintf(index, sizeof(index), "%" PRId32, o->partition);
     const char *labels[] = {"group", o->group->group_id, "topic", o->topic, "partition", index, NULL};
     if (!w->lag) {
         prom_sample_i64(w->ob, "gregor_consumer_group_committed_offset", labels, o->offset);
-        return;
+        return true;
     }
     int64_t lag = p->high_watermark - o->offset;
     prom_sample_i64(w->ob, "gregor_consumer_group_lag", labels, lag > 0 ? lag : 0);
+    return true;
 }
 
 static bool render_groups(struct broker *b, struct obuf *ob) {
@@ -282,6 +289,7 @@ static bool render_groups(struct broker *b, struct obuf *ob) {
     prom_family(ob, "gregor_consumer_group_members", PROM_GAUGE, "Members of each consumer group, with its state.");
     group_walk(b->groups, group_members_sample, NULL, &w);
     prom_family(ob, "gregor_consumer_group_committed_offset", PROM_GAUGE, "Offset committed by the group.");
+    w.emitted = 0;
     group_walk(b->groups, NULL, group_offset_sample, &w);
     prom_family(ob, "gregor_consumer_group_lag", PROM_GAUGE,
                 "Records between the committed offset and the high watermark, per group and partition.");

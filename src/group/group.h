@@ -160,9 +160,10 @@ struct group_offset_view {
     int64_t offset;              /* committed */
 };
 /* Calls group_fn once per group, then offset_fn (if not NULL) for each of
- * its committed offsets; neither may change the coordinator. */
-void group_walk(const struct group_coordinator *c, void (*group_fn)(void *ctx, const struct group_view *g),
-                void (*offset_fn)(void *ctx, const struct group_offset_view *o), void *ctx);
+ * its committed offsets; neither may change the coordinator. A callback
+ * returning false ends the walk (a scrape that hit its series cap). */
+void group_walk(const struct group_coordinator *c, bool (*group_fn)(void *ctx, const struct group_view *g),
+                bool (*offset_fn)(void *ctx, const struct group_offset_view *o), void *ctx);
 uint32_t group_held_request_count(const struct group_coordinator *c);
 /* Kafka's partition of __consumer_offsets for a group id:
  * abs(Java String.hashCode(id)) % partitions. */

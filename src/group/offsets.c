@@ -602,14 +602,14 @@ void group_offsets_expire(struct group_coordinator *c, int64_t now_ms) {
     free(all);
 }
 
-void group_walk(const struct group_coordinator *c, void (*group_fn)(void *ctx, const struct group_view *g),
-                void (*offset_fn)(void *ctx, const struct group_offset_view *o), void *ctx) {
+void group_walk(const struct group_coordinator *c, bool (*group_fn)(void *ctx, const struct group_view *g),
+                bool (*offset_fn)(void *ctx, const struct group_offset_view *o), void *ctx) {
     uint32_t pos = 0;
     void *v;
     while (strmap_next(&c->groups, &pos, &v)) {
         const struct group *g = v;
         struct group_view gv = {g->id.ptr ? g->id.ptr : "", g->state, g->member_count};
-        if (group_fn) group_fn(ctx, &gv);
+        if (group_fn && !group_fn(ctx, &gv)) return;
         if (!offset_fn) continue;
         uint32_t tpos = 0;
         void *tv;
@@ -618,7 +618,7 @@ void group_walk(const struct group_coordinator *c, void (*group_fn)(void *ctx, c
             for (uint32_t i = 0; i < t->count; i++) {
                 struct group_offset_view ov = {&gv, t->name.ptr ? t->name.ptr : "", t->parts[i].partition,
                                                t->parts[i].offset};
-                offset_fn(ctx, &ov);
+                if (!offset_fn(ctx, &ov)) return;
             }
         }
     }

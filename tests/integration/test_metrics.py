@@ -287,6 +287,24 @@ def consumer_lag_matches_commits():
         m = scrape(b)
         assert value(m, "gregor_consumer_group_lag", group=group, topic=topic, partition=1) == 10
         assert value(m, "gregor_consumer_group_lag", group=group, topic=topic, partition=0) == 30
+
+        # A second client implementation commits for another group: kafka-python.
+        from kafka import KafkaConsumer
+        from kafka.structs import OffsetAndMetadata
+        from kafka.structs import TopicPartition as KTopicPartition
+        group2 = group + "-kp"
+        kc = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=group2, enable_auto_commit=False,
+                           request_timeout_ms=30000)
+        try:
+            kc.assign([KTopicPartition(topic, 0), KTopicPartition(topic, 1)])
+            kc.commit({KTopicPartition(topic, 0): OffsetAndMetadata(45, ""),
+                       KTopicPartition(topic, 1): OffsetAndMetadata(1, "")})
+        finally:
+            kc.close()
+        m = scrape(b)
+        assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=0) == 5
+        assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=1) == 39
+        assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=2) is None
         promtool_check(http_get(b, "/metrics")[2])
 
 
@@ -404,7 +422,18 @@ def partition_series_cap():
         m = scrape(b)
         assert len(series(m, "gregor_partition_log_size_bytes")) == 2, series(m, "gregor_partition_log_size_bytes")
         assert value(m, "gregor_metrics_series_truncated", series="partition") == 1
+        assert value(m, "gregor_metrics_series_truncated", series="consumer_group") == 0
         assert value(m, "gregor_partitions") == 5
+        c = consumer(b.bootstrap)
+        try:
+            c.commit(offsets=[TopicPartition(topic, p, 0) for p in range(5)], asynchronous=False)
+        finally:
+            c.close()
+        m = scrape(b)
+        assert len(series(m, "gregor_consumer_group_lag")) == 2, series(m, "gregor_consumer_group_lag")
+        assert len(series(m, "gregor_consumer_group_committed_offset")) == 2
+        assert value(m, "gregor_metrics_series_truncated", series="consumer_group") == 1
+        promtool_check(http_get(b, "/metrics")[2])
 
 
 @test
