@@ -339,14 +339,10 @@ static void conn_event(void *ctx, uint32_t events) {
         if (events & NET_WATCH_READ) conn_read(c);
         break;
     case PHASE_WRITING:
-        if (events & NET_WATCH_WRITE) conn_write(c);
-        else if (events & NET_WATCH_READ) {
-            /* Readable while we wait to write: only an error or hang-up
-             * matters; input past the head stays unread until lingering. */
-            int err = 0;
-            socklen_t len = sizeof(err);
-            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) conn_close(c);
-        }
+        /* Input past the head stays unread until lingering; an error or
+         * hang-up means the answer can no longer be delivered. */
+        if (events & NET_WATCH_ERROR) conn_close(c);
+        else if (events & NET_WATCH_WRITE) conn_write(c);
         break;
     case PHASE_LINGERING: conn_drain(c); break;
     }

@@ -363,6 +363,7 @@ static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
         uint32_t events = 0;
         if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) events |= NET_WATCH_READ;
         if (ev->events & EPOLLOUT) events |= NET_WATCH_WRITE;
+        if (ev->events & (EPOLLERR | EPOLLHUP)) events |= NET_WATCH_ERROR;
         if (w->fd >= 0) w->fn(w->ctx, events);
     } else net_conn_event(ptr, ev->events);
 }

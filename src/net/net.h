@@ -92,9 +92,10 @@ void net_timer_cancel(struct net_loop *loop, uint64_t id);
 
 /* Generic descriptor watches, for the few non-Kafka sockets that share the
  * loop (the HTTP admin listener and its connections). The callback gets
- * NET_WATCH_* bits; errors and hang-ups arrive as NET_WATCH_READ so the
- * owner's read sees them. The loop never closes a watched descriptor. */
-enum { NET_WATCH_READ = 1, NET_WATCH_WRITE = 2 };
+ * NET_WATCH_* bits; errors and hang-ups arrive as NET_WATCH_READ (so the
+ * owner's read sees them) plus NET_WATCH_ERROR (so an owner waiting to
+ * write can give up). The loop never closes a watched descriptor. */
+enum { NET_WATCH_READ = 1, NET_WATCH_WRITE = 2, NET_WATCH_ERROR = 4 };
 typedef void (*net_watch_fn)(void *ctx, uint32_t events);
 /* Returns a watch id >= 0, or -1 when the watch table is full or epoll fails (logged). */
 int net_watch_add(struct net_loop *loop, int fd, uint32_t events, net_watch_fn fn, void *ctx);

@@ -374,6 +374,44 @@ def malformed_http_does_not_disturb():
 
 
 @test
+def large_page_to_slow_and_vanishing_readers():
+    """A /metrics page much larger than the socket buffers goes out whole to
+    a reader with a tiny receive buffer, and a reader that resets mid-page
+    costs nothing."""
+    with Broker() as b:
+        wait_admin(b)
+        topic = unique_topic("wide")
+        create_topic(b.bootstrap, topic, 2000)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(30)
+        s.connect(("127.0.0.1", b.admin_port))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+            time.sleep(0.0005)
+        s.close()
+        head, _, body = got.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        assert length == len(body) > 400000, (length, len(body))
+        promtool_check(body)
+        for _ in range(5):
+            r = socket.socket()
+            r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            r.connect(("127.0.0.1", b.admin_port))
+            r.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+            r.recv(100)
+            r.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            r.close()
+        assert http_get(b, "/health/live")[0] == 200
+        health_check(b.bootstrap, timeout=TIMEOUT)
+
+
+@test
 def slow_request_log():
     """log.slow.request.ms=0 logs every request with API, version, client
     id, correlation id and duration, one line each."""
