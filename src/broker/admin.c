@@ -93,17 +93,18 @@ static void render_network(const struct broker *b, struct obuf *ob) {
     counter(ob, "gregor_connections_accepted_total", "Kafka client connections accepted.", ns.connections_accepted);
     counter(ob, "gregor_connections_rejected_total", "Connections refused at once: over max.connections.",
             ns.connections_rejected);
-    /* Closes by cause: idle sweeps and bad size prefixes are counted by the
-     * network layer; the rest are peers leaving, errors and request rejects. */
-    uint64_t known = ns.connections_idle_closed + ns.frames_rejected;
+    /* "other": socket errors, out of memory, shutdown. */
+    uint64_t known = ns.connections_idle_closed + ns.frames_rejected + ns.connections_peer_closed +
+                     ns.connections_handler_closed;
     prom_family(ob, "gregor_connections_closed_total", PROM_COUNTER, "Kafka client connections closed, by reason.");
-    const char *idle[] = {"reason", "idle_timeout", NULL};
-    const char *frame[] = {"reason", "bad_frame", NULL};
-    const char *other[] = {"reason", "other", NULL};
-    prom_sample_u64(ob, "gregor_connections_closed_total", idle, ns.connections_idle_closed);
-    prom_sample_u64(ob, "gregor_connections_closed_total", frame, ns.frames_rejected);
-    prom_sample_u64(ob, "gregor_connections_closed_total", other,
-                    ns.connections_closed > known ? ns.connections_closed - known : 0);
+    static const char *const reasons[] = {"idle_timeout", "bad_frame", "peer_closed", "request_refused", "other"};
+    uint64_t counts[] = {ns.connections_idle_closed, ns.frames_rejected, ns.connections_peer_closed,
+                         ns.connections_handler_closed,
+                         ns.connections_closed > known ? ns.connections_closed - known : 0};
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        const char *labels[] = {"reason", reasons[i], NULL};
+        prom_sample_u64(ob, "gregor_connections_closed_total", labels, counts[i]);
+    }
     counter(ob, "gregor_network_received_bytes_total", "Bytes read from Kafka client connections.", ns.bytes_in);
     counter(ob, "gregor_network_sent_bytes_total", "Bytes written to Kafka client connections (sendfile included).",
             ns.bytes_out);

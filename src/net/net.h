@@ -116,6 +116,8 @@ struct net_stats {
     uint64_t connections_rejected;   /* closed at once: over max_connections */
     uint64_t connections_closed;     /* for any reason, after being accepted */
     uint64_t connections_idle_closed;
+    uint64_t connections_peer_closed;   /* the client closed or reset */
+    uint64_t connections_handler_closed;/* net_respond_close: a request the broker refused */
     uint64_t frames_rejected;        /* bad size prefix: connection closed */
     uint64_t requests;               /* frames handed to the request handler */
     uint64_t requests_aborted;       /* pending when their connection died */

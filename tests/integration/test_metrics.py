@@ -234,6 +234,20 @@ def counters_match_traffic():
             value(m, "gregor_requests_total", api="Produce")
         assert value(m, "gregor_connections_accepted_total") >= 3
         assert value(m, "gregor_requests_inflight") is not None
+        # Closes by reason: clients that left, and a request for an API key
+        # nobody serves (refused: the connection is closed).
+        host, port = b.bootstrap.split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            body = struct.pack(">hhih", 999, 0, 1, 0)
+            s.sendall(struct.pack(">i", len(body)) + body)
+            assert s.recv(10) == b""
+        def closes():
+            m2 = scrape(b)
+            return (value(m2, "gregor_connections_closed_total", reason="request_refused") >= 1 and
+                    value(m2, "gregor_connections_closed_total", reason="peer_closed") >= 1 and
+                    value(m2, "gregor_requests_unknown_api_total") >= 1)
+        wait_for(closes, timeout=TIMEOUT, what="close reasons counted")
+
         # A fetch past the end is an error, counted by its Kafka name.
         c = consumer(b.bootstrap, **{"auto.offset.reset": "error"})
         try:
