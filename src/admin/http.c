@@ -56,11 +56,13 @@ static bool is_tchar(unsigned char c) {
 }
 
 /* The next line in [p, end): returns its end (the LF), NULL if none yet. A
- * CR anywhere but before the LF, or a NUL, is an error (*bad set). */
+ * NUL, or a CR not followed by LF, is an error (*bad set); a CR that is the
+ * last byte received so far may still get its LF. */
 static char *line_end(char *p, char *end, bool *bad) {
     for (char *q = p; q < end; q++) {
         if (*q == '\n') return q;
-        if (*q == '\0' || (*q == '\r' && (q + 1 >= end ? false : q[1] != '\n'))) {
+        bool lone_cr = *q == '\r' && q + 1 < end && q[1] != '\n';
+        if (*q == '\0' || lone_cr) {
             *bad = true;
             return NULL;
         }

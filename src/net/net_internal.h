@@ -76,6 +76,7 @@
 /* Generic descriptor watches (net_watch_add): the admin listener and its
  * connections, bounded by LIMIT_ADMIN_CONNECTIONS_MAX, plus headroom. */
 #define NET_WATCHES_MAX 64
+_Static_assert(NET_WATCHES_MAX > LIMIT_ADMIN_CONNECTIONS_MAX, "the admin listener and its connections must fit");
 
 /* "255.255.255.255:65535" plus NUL. */
 #define NET_PEER_TEXT_BYTES 24
