@@ -222,6 +222,7 @@ static void on_request(void *opaque, struct net_request *req) {
             return answer_unsupported_api_versions(ctx);
         return request_reject(ctx, "unsupported api version");
     }
+    ctx->handler = h;  /* from here on, outcomes are counted under this API */
     struct kreader r = {req->frame, req->frame + req->frame_len, false};
     struct kafka_request_header hdr;
     int16_t hv = kafka_request_header_version(ctx->api_key, ctx->api_version);
@@ -229,7 +230,6 @@ static void on_request(void *opaque, struct net_request *req) {
         return request_reject(ctx, "malformed request header");
     ctx->client_id = hdr.client_id;
     ctx->body = r;
-    ctx->handler = h;
     b->dispatching = ctx;
     h->handle(ctx);
     b->dispatching = NULL;

@@ -241,11 +241,18 @@ def counters_match_traffic():
             body = struct.pack(">hhih", 999, 0, 1, 0)
             s.sendall(struct.pack(">i", len(body)) + body)
             assert s.recv(10) == b""
+        # A served API with a truncated header: refused, counted under that API.
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            body = struct.pack(">hhi", 3, 1, 2)  # Metadata v1, no client id
+            s.sendall(struct.pack(">i", len(body)) + body)
+            assert s.recv(10) == b""
+
         def closes():
             m2 = scrape(b)
             return (value(m2, "gregor_connections_closed_total", reason="request_refused") >= 1 and
                     value(m2, "gregor_connections_closed_total", reason="peer_closed") >= 1 and
-                    value(m2, "gregor_requests_unknown_api_total") >= 1)
+                    value(m2, "gregor_requests_unknown_api_total") >= 1 and
+                    value(m2, "gregor_requests_rejected_total", api="Metadata") >= 1)
         wait_for(closes, timeout=TIMEOUT, what="close reasons counted")
 
         # A fetch past the end is an error, counted by its Kafka name.
