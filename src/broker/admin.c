@@ -322,11 +322,19 @@ static void render_metrics(struct broker *b, struct obuf *ob) {
 
 /* ------------------------------------------------------------------ status */
 
+static bool count_group(void *opaque, const struct group_view *g) {
+    (void)g;
+    (*(uint32_t *)opaque)++;
+    return true;
+}
+
 static void render_status(struct broker *b, struct obuf *ob) {
     struct net_stats ns;
     net_loop_stats(b->loop, &ns);
     struct render_walk w = {.b = b};
     topic_each(b, count_topic, &w);
+    uint32_t groups = 0;
+    group_walk(b->groups, count_group, NULL, &groups);
     obuf_printf(ob, "{\"version\":");
     json_string(ob, GREGOR_VERSION);
     obuf_printf(ob, ",\"node_id\":%" PRId32 ",\"cluster_id\":", b->cfg.node_id);
@@ -341,9 +349,10 @@ static void render_status(struct broker *b, struct obuf *ob) {
     obuf_printf(ob, ",\"admin_port\":%d,\"data_dir\":", b->admin ? http_server_port(b->admin) : -1);
     json_string(ob, b->data_dir);
     obuf_printf(ob,
-                ",\"topics\":%" PRIu32 ",\"partitions\":%" PRIu32 ",\"connections\":%" PRIu32
-                ",\"requests_inflight\":%" PRIu64 ",\"fetch_parked\":%" PRIu32 "}\n",
-                b->topic_count, w.partitions, ns.connections, b->stats.requests_inflight, b->fetch_waiter_count);
+                ",\"topics\":%" PRIu32 ",\"partitions\":%" PRIu32 ",\"consumer_groups\":%" PRIu32
+                ",\"connections\":%" PRIu32 ",\"requests_inflight\":%" PRIu64 ",\"fetch_parked\":%" PRIu32 "}\n",
+                b->topic_count, w.partitions, groups, ns.connections, b->stats.requests_inflight,
+                b->fetch_waiter_count);
 }
 
 /* ------------------------------------------------------------------ routes */

@@ -174,7 +174,7 @@ def endpoints_and_promtool():
         promtool_check(text)
         status, _, body = http_get(b, "/v1/status")
         st = json.loads(body)
-        assert st["topics"] >= 1 and st["partitions"] >= 3, st
+        assert st["topics"] >= 1 and st["partitions"] >= 3 and st["consumer_groups"] >= 0, st
 
 
 @test
@@ -297,6 +297,7 @@ def consumer_lag_matches_commits():
             assert value(m, "gregor_consumer_group_lag", group=group, topic=topic, partition=p) == \
                 highs[p] - committed[p], series(m, "gregor_consumer_group_lag")
         assert value(m, "gregor_consumer_group_members", group=group, state="Empty") == 0
+        assert json.loads(http_get(b, "/v1/status")[2])["consumer_groups"] == 1
 
         # kafka-python adds 10 records to partition 1: its lag follows.
         kp = kafka_python_producer(b.bootstrap)
