@@ -6,8 +6,8 @@
  *
  * Hostile input is expected (the Kafka listener's rule): the request head
  * is bounded (LIMIT_ADMIN_REQUEST_HEAD_BYTES_MAX, else 431), must arrive
- * within ADMIN_REQUEST_TIMEOUT_MS of the connection (slow senders are cut
- * off), connections are capped (LIMIT_ADMIN_CONNECTIONS_MAX, further ones
+ * within ADMIN_REQUEST_TIMEOUT_MS of the connection (slow senders get 408
+ * and are cut off), connections are capped (LIMIT_ADMIN_CONNECTIONS_MAX, further ones
  * get 503), and anything malformed gets 400/404/405/413/414/501/505 and a
  * closed connection. Bytes after the head (pipelined requests, bodies)
  * are never read.
