@@ -111,6 +111,7 @@ void handle_create_topics(struct request_ctx *ctx) {
             }
         }
         out->error_code = err;
+        request_count_error(ctx, err);
         if (err != KAFKA_ERR_NONE && msg) out->error_message = kstr_c(msg);
     }
     RESPOND(ctx, kafka_create_topics_response, &resp);
@@ -159,6 +160,7 @@ void handle_delete_topics(struct request_ctx *ctx) {
             out->name = kstr_c(copy);
         }
         out->error_code = topic_delete(ctx->b, t);
+        request_count_error(ctx, out->error_code);
     }
     RESPOND(ctx, kafka_delete_topics_response, &resp);
 }
@@ -199,6 +201,7 @@ void handle_create_partitions(struct request_ctx *ctx) {
         }
         out->error_code = topic_add_partitions(ctx->b, t, rt->count, req.validate_only, &msg);
         if (out->error_code && msg) out->error_message = kstr_c(msg);
+        request_count_error(ctx, out->error_code);
     }
     RESPOND(ctx, kafka_create_partitions_response, &resp);
 }

@@ -144,10 +144,27 @@ static uint64_t fetch_build(struct request_ctx *ctx, const struct kafka_fetch_re
     return total;
 }
 
+/* Counts what the final response carries: bytes out per topic, errors. */
+static void fetch_account(struct request_ctx *ctx, const struct kafka_fetch_request *req,
+                          const struct kafka_fetch_response *resp) {
+    request_count_error(ctx, resp->error_code);
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        const struct kafka_fetch_response_fetchable_topic_response *tr = &resp->responses[i];
+        uint64_t bytes = 0;
+        for (int32_t j = 0; j < tr->partitions_count; j++) {
+            request_count_error(ctx, tr->partitions[j].error_code);
+            if (tr->partitions[j].records.fd >= 0) bytes += (uint64_t)tr->partitions[j].records.len;
+        }
+        struct topic *t = bytes ? fetch_topic(ctx, &req->topics[i]) : NULL;
+        if (t) t->traffic.bytes_out += bytes;
+    }
+}
+
 static void fetch_respond(struct request_ctx *ctx, const struct kafka_fetch_request *req) {
     struct kafka_fetch_response resp;
     bool has_error;
     fetch_build(ctx, req, &resp, &has_error);
+    fetch_account(ctx, req, &resp);
     RESPOND(ctx, kafka_fetch_response, &resp);
 }
 
@@ -255,6 +272,7 @@ void handle_fetch(struct request_ctx *ctx) {
         struct kafka_fetch_response resp;
         kafka_fetch_response_init(&resp);
         resp.error_code = KAFKA_ERR_FETCH_SESSION_ID_NOT_FOUND;
+        request_count_error(ctx, resp.error_code);
         RESPOND(ctx, kafka_fetch_response, &resp);
         return;
     }
@@ -263,6 +281,7 @@ void handle_fetch(struct request_ctx *ctx) {
     bool has_error;
     uint64_t got = fetch_build(ctx, req, &resp, &has_error);
     if (got >= (uint64_t)(req->min_bytes > 0 ? req->min_bytes : 1) || req->max_wait_ms <= 0 || has_error) {
+        fetch_account(ctx, req, &resp);
         RESPOND(ctx, kafka_fetch_response, &resp);
         return;
     }

@@ -69,6 +69,7 @@ static void join_done(struct group_waiter *w, const struct group_join_reply *r) 
     struct kafka_join_group_response resp;
     kafka_join_group_response_init(&resp);
     resp.error_code = r->error;
+    request_count_error(ctx, r->error);
     resp.generation_id = r->generation;
     resp.protocol_type = r->protocol_type;
     /* Before v7 the protocol name is not nullable. */
@@ -113,6 +114,7 @@ static void sync_done(struct group_waiter *w, const struct group_sync_reply *r) 
     struct kafka_sync_group_response resp;
     kafka_sync_group_response_init(&resp);
     resp.error_code = r->error;
+    request_count_error(ctx, r->error);
     resp.protocol_type = r->protocol_type;
     resp.protocol_name = r->protocol_name;
     resp.assignment = r->assignment;
@@ -137,6 +139,7 @@ void handle_heartbeat(struct request_ctx *ctx) {
     struct kafka_heartbeat_response resp;
     kafka_heartbeat_response_init(&resp);
     resp.error_code = group_heartbeat(ctx->b->groups, &req);
+    request_count_error(ctx, resp.error_code);
     RESPOND(ctx, kafka_heartbeat_response, &resp);
 }
 
@@ -157,6 +160,9 @@ void handle_offset_commit(struct request_ctx *ctx) {
     struct kafka_offset_commit_response resp;
     if (group_offset_commit(ctx->b->groups, &req, ctx->api_version, ctx->arena, &resp) != 0)
         return request_reject(ctx, "out of request memory");
+    for (int32_t i = 0; i < resp.topics_count; i++)
+        for (int32_t j = 0; j < resp.topics[i].partitions_count; j++)
+            request_count_error(ctx, resp.topics[i].partitions[j].error_code);
     RESPOND(ctx, kafka_offset_commit_response, &resp);
 }
 

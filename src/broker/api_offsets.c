@@ -79,6 +79,7 @@ void handle_list_offsets(struct request_ctx *ctx) {
         for (int32_t j = 0; j < m; j++) {
             kafka_list_offsets_response_list_offsets_partition_response_init(&tr->partitions[j]);
             list_partition(ctx, t, &rt->partitions[j], &tr->partitions[j]);
+            request_count_error(ctx, tr->partitions[j].error_code);
         }
     }
     RESPOND(ctx, kafka_list_offsets_response, &resp);

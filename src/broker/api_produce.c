@@ -64,6 +64,7 @@ static struct produce_result produce_partition(struct request_ctx *ctx, struct p
     uint8_t *data = (uint8_t *)records->ptr;  /* the frame is ours and writable */
     uint32_t len = (uint32_t)records->len;
     uint32_t batches = 0;
+    uint64_t records_in = 0;
     uint32_t pos = 0;
     struct rb_header first_header;
     while (pos < len) {
@@ -85,6 +86,7 @@ static struct produce_result produce_partition(struct request_ctx *ctx, struct p
         }
         if (batches == 0) first_header = h;
         batches++;
+        records_in += (uint64_t)(h.record_count > 0 ? h.record_count : 0);
         pos += batch_bytes;
     }
     /* Like Kafka, an idempotent producer sends one batch per partition; the
@@ -120,6 +122,8 @@ static struct produce_result produce_partition(struct request_ctx *ctx, struct p
                       first_header.base_sequence, first_header.last_offset_delta + 1, res.base_offset,
                       first_header.max_timestamp);
     p->high_watermark = plog_end_offset(p->log);
+    t->traffic.bytes_in += len;
+    t->traffic.records_in += records_in;
     snapshot_producers_if_due(ctx->b, p, len);
     fetch_notify(ctx->b, p, len);
     return res;
@@ -155,20 +159,24 @@ void handle_produce(struct request_ctx *ctx) {
             pr->base_offset = -1;
             if (!acks_ok) {
                 pr->error_code = KAFKA_ERR_INVALID_REQUIRED_ACKS;
+                request_count_error(ctx, pr->error_code);
                 continue;
             }
             struct partition *p = partition_find(t, pd->index);
             if (!p || !p->log) {
                 pr->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                request_count_error(ctx, pr->error_code);
                 continue;
             }
             /* Internal topics (__consumer_offsets...) are written by the broker only. */
             if (t->internal) {
                 pr->error_code = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+                request_count_error(ctx, pr->error_code);
                 continue;
             }
             struct produce_result res = produce_partition(ctx, p, req.acks, &pd->records);
             pr->error_code = res.error;
+            request_count_error(ctx, res.error);
             pr->base_offset = res.base_offset;
             pr->log_append_time_ms = res.append_time;
             pr->log_start_offset = plog_start_offset(p->log);

@@ -50,5 +50,6 @@ void handle_init_producer_id(struct request_ctx *ctx) {
         resp.producer_epoch = resp.error_code ? -1 : 0;
     }
     if (resp.error_code) resp.producer_id = -1;
+    request_count_error(ctx, resp.error_code);
     RESPOND(ctx, kafka_init_producer_id_response, &resp);
 }

@@ -68,6 +68,56 @@ const struct api_handler *api_handler_find(int16_t api_key) {
     return NULL;
 }
 
+/* ------------------------------------------------------ request accounting */
+
+/* Client ids go into log lines: printable ASCII only, bounded, so a hostile
+ * id cannot split or flood a line. */
+#define LOG_CLIENT_ID_BYTES_MAX 128
+
+static void log_slow_request(const struct request_ctx *ctx, uint64_t us) {
+    char client[LOG_CLIENT_ID_BYTES_MAX + 1];
+    int32_t n = ctx->client_id.len < 0 ? 0 : ctx->client_id.len;
+    if (n > LOG_CLIENT_ID_BYTES_MAX) n = LOG_CLIENT_ID_BYTES_MAX;
+    for (int32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)ctx->client_id.ptr[i];
+        client[i] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
+    }
+    client[n] = '\0';
+    const struct kafka_api_info *info = kafka_api_lookup(ctx->api_key);
+    log_warn("request", "slow request api=%s api_version=%d client_id=\"%s\" correlation_id=%d peer=%s duration_ms=%.3f",
+             info ? info->name : "?", ctx->api_version, client, ctx->correlation_id,
+             ctx->req->conn ? net_conn_peer(ctx->req->conn) : "?", (double)us / 1000.0);
+}
+
+/* Once per request, whichever way it ends: answered, rejected or aborted. */
+static void request_finished(struct request_ctx *ctx, bool rejected) {
+    if (ctx->finished) return;
+    ctx->finished = true;
+    struct broker_stats *st = &ctx->b->stats;
+    st->requests_inflight--;
+    if (!ctx->handler) {
+        st->requests_unknown_api++;
+        return;
+    }
+    struct api_stats *a = &st->api[ctx->api_key];
+    if (rejected) {
+        a->rejected++;
+        return;
+    }
+    uint64_t us = net_now_us() - ctx->req->received_us;
+    a->requests++;
+    metrics_observe_us(&a->latency, us);
+    /* Requests answered after their handler returned were held on purpose
+     * (long-poll Fetch, JoinGroup/SyncGroup waiting for a rebalance): their
+     * time is the client's choice, so it goes into the histogram only. */
+    bool held = ctx->b->dispatching != ctx;
+    int64_t slow_ms = ctx->b->cfg.log_slow_request_ms;
+    if (!held && slow_ms >= 0 && us >= (uint64_t)slow_ms * 1000) {
+        st->slow_requests++;
+        log_slow_request(ctx, us);
+    }
+}
+
 /* ---------------------------------------------------------------- responses */
 
 void response_begin(const struct request_ctx *ctx, struct obuf *ob) {
@@ -77,6 +127,7 @@ void response_begin(const struct request_ctx *ctx, struct obuf *ob) {
 }
 
 void response_finish(struct request_ctx *ctx, struct obuf *ob, int encode_rc) {
+    request_finished(ctx, encode_rc != 0 || obuf_failed(ob));
     if (encode_rc != 0 || obuf_failed(ob)) {
         log_error("broker", "response encoding failed api_key=%d api_version=%d correlation_id=%d",
                   ctx->api_key, ctx->api_version, ctx->correlation_id);
@@ -88,9 +139,13 @@ void response_finish(struct request_ctx *ctx, struct obuf *ob, int encode_rc) {
     obuf_free(ob);
 }
 
-void response_none(struct request_ctx *ctx) { net_respond(ctx->req, NULL); }
+void response_none(struct request_ctx *ctx) {
+    request_finished(ctx, false);
+    net_respond(ctx->req, NULL);
+}
 
 void request_reject(struct request_ctx *ctx, const char *why) {
+    request_finished(ctx, true);
     log_warn("broker", "closing connection: %s peer=%s api_key=%d api_version=%d", why,
              ctx->req->conn ? net_conn_peer(ctx->req->conn) : "?", ctx->api_key, ctx->api_version);
     net_respond_close(ctx->req);
@@ -154,6 +209,7 @@ static void on_request(void *opaque, struct net_request *req) {
     ctx->req = req;
     ctx->arena = &req->arena;
     req->handler_state = ctx;
+    b->stats.requests_inflight++;
     if (req->frame_len < REQUEST_HEADER_PREFIX_BYTES) return request_reject(ctx, "short request header");
     ctx->api_key = read_be16(req->frame);
     ctx->api_version = read_be16(req->frame + 2);
@@ -166,6 +222,7 @@ static void on_request(void *opaque, struct net_request *req) {
             return answer_unsupported_api_versions(ctx);
         return request_reject(ctx, "unsupported api version");
     }
+    ctx->handler = h;  /* from here on, outcomes are counted under this API */
     struct kreader r = {req->frame, req->frame + req->frame_len, false};
     struct kafka_request_header hdr;
     int16_t hv = kafka_request_header_version(ctx->api_key, ctx->api_version);
@@ -173,13 +230,21 @@ static void on_request(void *opaque, struct net_request *req) {
         return request_reject(ctx, "malformed request header");
     ctx->client_id = hdr.client_id;
     ctx->body = r;
+    b->dispatching = ctx;
     h->handle(ctx);
+    b->dispatching = NULL;
 }
 
 static void on_abort(void *opaque, struct net_request *req) {
     (void)opaque;
     struct request_ctx *ctx = req->handler_state;
-    if (ctx && ctx->on_abort) ctx->on_abort(ctx);
+    if (!ctx) return;
+    if (!ctx->finished) {
+        /* Counted neither as answered nor as an error: the client left. */
+        ctx->finished = true;
+        ctx->b->stats.requests_inflight--;
+    }
+    if (ctx->on_abort) ctx->on_abort(ctx);
 }
 
 /* ------------------------------------------------------------- housekeeping */
@@ -334,6 +399,8 @@ struct broker *broker_create(const struct broker_config *cfg) {
     struct broker *b = calloc(1, sizeof(*b));
     if (!b) return NULL;
     b->cfg = *cfg;
+    b->stats.started_us = net_now_us();
+    b->stats.started_wall_ms = net_wall_ms();
     /* log.dirs may list several directories; one node uses the first. */
     size_t first = strcspn(cfg->log_dirs, ",");
     snprintf(b->data_dir, sizeof(b->data_dir), "%.*s", (int)first, cfg->log_dirs);
@@ -382,6 +449,11 @@ struct broker *broker_create(const struct broker_config *cfg) {
         b->fetch_fd_budget = nofile.rlim_cur / 4;
     b->last_retention_check_ms = net_wall_ms();
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
+    /* Last, so that readiness means storage and groups are loaded. An
+     * admin port already taken does not stop the broker (two brokers on
+     * one machine are common in development); the error says so. */
+    admin_start(b);
+    b->ready = true;
     log_info("broker", "started node_id=%d cluster_id=%s listener=%s:%d advertised=%s:%d data=%s topics=%u",
              cfg->node_id, b->cluster_id, cfg->listen_host, net_loop_port(b->loop), cfg->advertised_host,
              cfg->advertised_port ? cfg->advertised_port : net_loop_port(b->loop), b->data_dir, b->topic_count);
@@ -398,6 +470,8 @@ void broker_destroy(struct broker *b) {
     if (!b) return;
     /* Connections go first so no parked fetch still points at a partition
      * (and no held JoinGroup/SyncGroup at a group member). */
+    b->ready = false;
+    admin_stop(b);
     net_loop_destroy(b->loop);
     group_coordinator_destroy(b->groups);
     mlog_checkpoint(b);

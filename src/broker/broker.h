@@ -45,6 +45,14 @@ struct topic_config {
     char *overrides[TOPIC_CONFIG_KEYS_MAX];  /* indexed like topic_config_keys[]; malloc'd text or NULL */
 };
 
+/* Traffic counters for /metrics; bytes are whole record batches as
+ * stored and as sent (fetch bytes leave by sendfile, uncounted in records). */
+struct topic_traffic {
+    uint64_t bytes_in;
+    uint64_t records_in;
+    uint64_t bytes_out;
+};
+
 struct topic {
     char *name;
     struct kuuid id;
@@ -52,6 +60,7 @@ struct topic {
     struct partition **partitions;
     struct topic_config config;
     bool internal;
+    struct topic_traffic traffic;
     struct topic *next_in_bucket;     /* by name */
     struct topic *next_in_id_bucket;  /* by topic id */
 };

@@ -11,6 +11,7 @@
 
 #include "broker/broker.h"
 #include "core/arena.h"
+#include "core/metrics.h"
 #include "core/obuf.h"
 #include "protocol/gen/kafka_errors.h"
 #include "protocol/gen/kafka_msgs.h"
@@ -45,8 +46,32 @@
  * many bytes since its last one, bounding the replay after a crash. */
 #define PRODUCER_SNAPSHOT_INTERVAL_BYTES (64 * 1024 * 1024)
 
+/* Kafka error codes counted per API: -1 (UNKNOWN_SERVER_ERROR) up to
+ * this; larger codes are counted as UNKNOWN_SERVER_ERROR. */
+#define API_ERROR_CODE_MAX 128
+#define API_ERROR_SLOTS (API_ERROR_CODE_MAX + 2)
+
+/* Per-API counters, indexed by api key: a fixed array so that counting a
+ * request is an index and an addition. */
+struct api_stats {
+    uint64_t requests;                 /* answered, or acks=0 accepted */
+    uint64_t rejected;                 /* malformed or unservable: connection closed */
+    uint64_t errors[API_ERROR_SLOTS];  /* by error code + 1; [1] (NONE) stays 0 */
+    struct metrics_histogram latency;  /* receipt to response queued */
+};
+
+struct broker_stats {
+    struct api_stats api[KAFKA_API_KEY_END];
+    uint64_t requests_unknown_api;     /* api key we do not serve: closed */
+    uint64_t requests_inflight;        /* received, not yet answered */
+    uint64_t slow_requests;            /* logged under log.slow.request.ms */
+    uint64_t started_us;               /* monotonic, for uptime */
+    int64_t started_wall_ms;
+};
+
 struct metadata_log;
 struct fetch_waiter;
+struct http_server;
 struct group_coordinator;
 struct group_waiter;
 
@@ -66,6 +91,10 @@ struct broker {
     uint64_t housekeeping_timer;
     int64_t last_retention_check_ms;
     struct group_coordinator *groups;   /* consumer groups (src/group) */
+    struct http_server *admin;          /* admin.listener, NULL when off */
+    bool ready;                         /* storage and groups loaded, serving */
+    const struct request_ctx *dispatching; /* the request whose handler is running, if any */
+    struct broker_stats stats;
 };
 
 struct request_ctx {
@@ -83,6 +112,8 @@ struct request_ctx {
      * group join): called if the connection dies first. It must drop its
      * references and call net_respond(req, NULL). */
     void (*on_abort)(struct request_ctx *ctx);
+    const struct api_handler *handler; /* NULL until the API and version are known to be served */
+    bool finished;                 /* counted as answered or aborted (metrics) */
 };
 
 typedef void (*api_handler_fn)(struct request_ctx *ctx);
@@ -122,6 +153,17 @@ void request_reject(struct request_ctx *ctx, const char *why); /* close the conn
          : (request_reject((ctx), "malformed " #type), false))
 
 #define ARENA_NEW_ARRAY(ctx, type, n) ((type *)arena_alloc((ctx)->arena, sizeof(type) * (size_t)((n) > 0 ? (n) : 1)))
+
+/* Counts a Kafka error code in a response of ctx's API (/metrics). */
+static inline void request_count_error(struct request_ctx *ctx, int16_t code) {
+    if (code == 0) return;
+    int slot = code < -1 || code > API_ERROR_CODE_MAX ? 0 : code + 1;
+    ctx->b->stats.api[ctx->api_key].errors[slot]++;
+}
+
+/* ---- the admin endpoints (admin.c) ---- */
+int admin_start(struct broker *b);   /* 0, or -1 if it cannot listen (logged; the broker goes on) */
+void admin_stop(struct broker *b);
 
 /* ---- request helpers ---- */
 struct named_entry {

@@ -84,6 +84,8 @@ static int set_timestamp_type(struct broker_config *cfg, const struct key_spec *
                               char *err, int err_len);
 static int set_cleanup_policy(struct broker_config *cfg, const struct key_spec *spec, const char *value,
                               char *err, int err_len);
+static int set_admin_listener(struct broker_config *cfg, const struct key_spec *spec, const char *value,
+                              char *err, int err_len);
 
 #define F(member) offsetof(struct broker_config, member)
 #define INT_KEY(k, member, type, lo, hi) \
@@ -149,6 +151,10 @@ static const struct key_spec keys[] = {
     INT_KEY("group.initial.rebalance.delay.ms", group_initial_rebalance_delay_ms, FIELD_I32, 0, INT32_MAX),
     INT_KEY("group.max.size", group_max_size, FIELD_I32, 1, LIMIT_GROUP_MEMBERS_MAX),
     CHOICE_KEY("log.level", log_level, level_choices),
+    /* Observability (src/admin, src/broker/admin.c; docs/OPERATIONS.md). */
+    SPECIAL_KEY("admin.listener", set_admin_listener, ALIAS_NONE, 0),
+    UNLIMITED_KEY("log.slow.request.ms", log_slow_request_ms, FIELD_I64, 0, INT64_MAX, 1, ALIAS_NONE, 0),
+    INT_KEY("metrics.partition.series.max", metrics_partition_series_max, FIELD_I32, 0, INT32_MAX),
     /* Accepted without effect so that a stock Kafka server.properties starts
      * the broker: they concern clustering, threading or ZooKeeper, none of
      * which a single-node, single-loop broker has. */
@@ -236,6 +242,11 @@ void config_defaults(struct broker_config *cfg) {
     cfg->group_initial_rebalance_delay_ms = 3000;
     cfg->group_max_size = LIMIT_GROUP_MEMBERS_MAX;
     copy_text(cfg->log_level, sizeof(cfg->log_level), "info");
+    copy_text(cfg->admin_listener, sizeof(cfg->admin_listener), "127.0.0.1:9644");
+    copy_text(cfg->admin_host, sizeof(cfg->admin_host), "127.0.0.1");
+    cfg->admin_port = 9644;
+    cfg->log_slow_request_ms = 1000;
+    cfg->metrics_partition_series_max = 10000;
 }
 
 /* Strict base-10 parse: the whole string must be the number. */
@@ -497,6 +508,33 @@ static int set_advertised(struct broker_config *cfg, const struct key_spec *spec
         set_err(err, err_len, "%s: value too long", spec->key);
         return -1;
     }
+    return 0;
+}
+
+/* "host:port" (IPv4 address or localhost; port 0 picks a free one), or
+ * empty to turn the admin endpoints off. */
+static int set_admin_listener(struct broker_config *cfg, const struct key_spec *spec, const char *value,
+                              char *err, int err_len) {
+    char text[CONFIG_STRING_BYTES_MAX];
+    trim_into(value, text, sizeof(text));
+    char host[256] = "";
+    int64_t port = -1;
+    if (text[0] != '\0') {
+        const char *colon = strrchr(text, ':');
+        size_t host_len = colon ? (size_t)(colon - text) : 0;
+        bool ok = colon && host_len < sizeof(host) && parse_int64(colon + 1, &port) && port >= 0 && port <= 65535;
+        for (size_t i = 0; ok && i < host_len; i++) ok = host_char_ok(text[i]) && text[i] != ':';
+        if (!ok) {
+            set_err(err, err_len, "%s: expected host:port (e.g. 127.0.0.1:9644) or empty, got \"%s\"", spec->key, value);
+            return -1;
+        }
+        memcpy(host, text, host_len);
+        host[host_len] = '\0';
+        if (host_len == 0) copy_text(host, sizeof(host), "0.0.0.0");
+    }
+    copy_text(cfg->admin_listener, sizeof(cfg->admin_listener), text);
+    copy_text(cfg->admin_host, sizeof(cfg->admin_host), host);
+    cfg->admin_port = (int)port;
     return 0;
 }
 
@@ -866,4 +904,7 @@ void config_log(const struct broker_config *cfg) {
     log_info("config", "group.initial.rebalance.delay.ms=%" PRId32, cfg->group_initial_rebalance_delay_ms);
     log_info("config", "group.max.size=%" PRId32, cfg->group_max_size);
     log_info("config", "log.level=%s", cfg->log_level);
+    log_info("config", "admin.listener=%s", cfg->admin_listener);
+    log_info("config", "log.slow.request.ms=%" PRId64, cfg->log_slow_request_ms);
+    log_info("config", "metrics.partition.series.max=%" PRId32, cfg->metrics_partition_series_max);
 }

@@ -50,6 +50,12 @@ struct broker_config {
     int32_t group_initial_rebalance_delay_ms;         /* group.initial.rebalance.delay.ms */
     int32_t group_max_size;                           /* group.max.size (capped by LIMIT_GROUP_MEMBERS_MAX) */
     char log_level[16];                               /* log.level (gregor): debug|info|warn|error */
+    char admin_listener[CONFIG_STRING_BYTES_MAX];     /* admin.listener (gregor): host:port of the HTTP
+                                                         admin endpoints; empty disables them */
+    char admin_host[256];                             /* parsed from admin.listener */
+    int admin_port;
+    int64_t log_slow_request_ms;                      /* log.slow.request.ms (gregor): -1 off, 0 every request */
+    int32_t metrics_partition_series_max;             /* metrics.partition.series.max (gregor) */
     /* Private to config.c: for settings with several spellings (log.retention.ms
      * over .minutes over .hours, log.dirs over log.dir, node.id over broker.id),
      * the rank of the spelling that set the value, so that precedence follows

@@ -142,3 +142,19 @@ _Static_assert(LIMIT_GROUP_OFFSETS_PER_GROUP_MAX <= LIMIT_GROUP_OFFSETS_TOTAL_MA
                "one group cannot hold more offsets than all groups");
 
 #endif
+
+/* ---- the HTTP admin listener (src/admin/http.c) ---- */
+
+/* Admin connections open at once: scrapers and probes, a handful at
+ * most; further ones are answered 503 and closed. */
+#define LIMIT_ADMIN_CONNECTIONS_MAX 16
+
+/* Request line plus headers of one admin request; a larger head is
+ * answered 431. Real scrapers send a few hundred bytes. */
+#define LIMIT_ADMIN_REQUEST_HEAD_BYTES_MAX (8 * 1024)
+
+/* One admin response (the /metrics page): past it the page is refused
+ * with 500 and a log line. metrics.partition.series.max keeps the
+ * per-partition series, the only part that grows with the data, well
+ * below it by default. */
+#define LIMIT_ADMIN_RESPONSE_BYTES_MAX (256 * 1024 * 1024)

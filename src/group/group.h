@@ -146,6 +146,25 @@ struct kbytes group_member_metadata(const struct group_member *m);
 uint32_t group_member_count(const struct group *g);
 
 const char *group_state_name(enum group_state s);
+
+/* ---- for metrics (src/broker/admin.c): read-only walks ---- */
+struct group_view {
+    const char *group_id;        /* NUL-terminated (ids with NUL bytes show cut short) */
+    enum group_state state;
+    uint32_t members;
+};
+struct group_offset_view {
+    const struct group_view *group;
+    const char *topic;           /* NUL-terminated */
+    int32_t partition;
+    int64_t offset;              /* committed */
+};
+/* Calls group_fn once per group, then offset_fn (if not NULL) for each of
+ * its committed offsets; neither may change the coordinator. A callback
+ * returning false ends the walk (a scrape that hit its series cap). */
+void group_walk(const struct group_coordinator *c, bool (*group_fn)(void *ctx, const struct group_view *g),
+                bool (*offset_fn)(void *ctx, const struct group_offset_view *o), void *ctx);
+uint32_t group_held_request_count(const struct group_coordinator *c);
 /* Kafka's partition of __consumer_offsets for a group id:
  * abs(Java String.hashCode(id)) % partitions. */
 int32_t group_partition_for(struct kstr group_id, int32_t partitions);

@@ -601,3 +601,27 @@ void group_offsets_expire(struct group_coordinator *c, int64_t now_ms) {
     for (uint32_t i = 0; i < k; i++) expire_group(c, all[i], now_ms);
     free(all);
 }
+
+void group_walk(const struct group_coordinator *c, bool (*group_fn)(void *ctx, const struct group_view *g),
+                bool (*offset_fn)(void *ctx, const struct group_offset_view *o), void *ctx) {
+    uint32_t pos = 0;
+    void *v;
+    while (strmap_next(&c->groups, &pos, &v)) {
+        const struct group *g = v;
+        struct group_view gv = {g->id.ptr ? g->id.ptr : "", g->state, g->member_count};
+        if (group_fn && !group_fn(ctx, &gv)) return;
+        if (!offset_fn) continue;
+        uint32_t tpos = 0;
+        void *tv;
+        while (strmap_next(&g->offset_topics, &tpos, &tv)) {
+            const struct group_offset_topic *t = tv;
+            for (uint32_t i = 0; i < t->count; i++) {
+                struct group_offset_view ov = {&gv, t->name.ptr ? t->name.ptr : "", t->parts[i].partition,
+                                               t->parts[i].offset};
+                if (!offset_fn(ctx, &ov)) return;
+            }
+        }
+    }
+}
+
+uint32_t group_held_request_count(const struct group_coordinator *c) { return c->held_requests; }

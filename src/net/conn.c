@@ -306,6 +306,7 @@ static void conn_read(struct net_conn *conn) {
         size_t want = direct ? cur->frame_len - conn->cur_len : NET_READ_SCRATCH_BYTES;
         ssize_t r = read(conn->fd, dst, want);
         if (r == 0) {
+            loop->stats.connections_peer_closed++;
             net_conn_close(conn, LOG_LEVEL_DEBUG, "peer closed");
             return;
         }
@@ -504,6 +505,7 @@ static bool conn_flush(struct net_conn *conn) {
         struct net_request *head = conn->head;
         if (!head || !head->responded) break;
         if (head == conn->close_at) {
+            loop->stats.connections_handler_closed++;
             net_conn_close(conn, LOG_LEVEL_DEBUG, "closed by request handler");
             return false;
         }
@@ -542,6 +544,7 @@ void net_conn_event(struct net_conn *conn, uint32_t events) {
     } else if (events & (EPOLLHUP | EPOLLRDHUP)) {
         /* Not reading (a bound is hit) and the peer is gone or half-closed:
          * a Kafka client never half-closes, so nobody will read our answers. */
+        conn->loop->stats.connections_peer_closed++;
         net_conn_close(conn, LOG_LEVEL_DEBUG, "peer closed");
     }
 }

@@ -271,6 +271,7 @@ struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on
     struct net_loop *loop = calloc(1, sizeof(*loop));
     if (!loop) return NULL;
     loop->epfd = loop->listen_fd = loop->wake_fd = -1;
+    for (int i = 0; i < NET_WATCHES_MAX; i++) loop->watches[i].fd = -1;
     loop->max_request_bytes = cfg->max_request_bytes;
     if (loop->max_request_bytes == 0 || loop->max_request_bytes > LIMIT_FRAME_BYTES_MAX)
         loop->max_request_bytes = LIMIT_FRAME_BYTES_MAX;
@@ -311,11 +312,60 @@ static void wake_drain(struct net_loop *loop) {
     }
 }
 
+/* ---- generic watches ---- */
+
+static uint32_t watch_epoll_events(uint32_t events) {
+    return (events & NET_WATCH_READ ? EPOLLIN : 0u) | (events & NET_WATCH_WRITE ? EPOLLOUT : 0u);
+}
+
+int net_watch_add(struct net_loop *loop, int fd, uint32_t events, net_watch_fn fn, void *ctx) {
+    NET_ASSERT(fd >= 0 && fn);
+    for (int i = 0; i < NET_WATCHES_MAX; i++) {
+        struct net_watch *w = &loop->watches[i];
+        if (w->fd >= 0) continue;
+        if (epoll_add(loop, fd, watch_epoll_events(events), w) != 0) return -1;
+        *w = (struct net_watch){.fd = fd, .fn = fn, .ctx = ctx};
+        return i;
+    }
+    log_warn("net", "watch table full fd=%d max=%d", fd, NET_WATCHES_MAX);
+    return -1;
+}
+
+int net_watch_modify(struct net_loop *loop, int id, uint32_t events) {
+    NET_ASSERT(id >= 0 && id < NET_WATCHES_MAX && loop->watches[id].fd >= 0);
+    struct epoll_event ev = {.events = watch_epoll_events(events), .data.ptr = &loop->watches[id]};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, loop->watches[id].fd, &ev) != 0) {
+        log_error("net", "epoll_ctl watch failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* An event already fetched for this slot in the current batch finds it
+ * free (or reused: a spurious, harmless readiness for a non-blocking fd). */
+void net_watch_remove(struct net_loop *loop, int id) {
+    if (id < 0 || id >= NET_WATCHES_MAX || loop->watches[id].fd < 0) return;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, loop->watches[id].fd, NULL);
+    loop->watches[id] = (struct net_watch){.fd = -1};
+}
+
+static bool is_watch(const struct net_loop *loop, const void *ptr) {
+    const char *p = ptr, *lo = (const char *)loop->watches, *hi = (const char *)(loop->watches + NET_WATCHES_MAX);
+    return p >= lo && p < hi;
+}
+
 static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
     void *ptr = ev->data.ptr;
     if (ptr == loop) accept_some(loop);
     else if (ptr == &loop->wake_fd) wake_drain(loop);
-    else net_conn_event(ptr, ev->events);
+    else if (is_watch(loop, ptr)) {
+        struct net_watch *w = ptr;
+        uint32_t events = 0;
+        if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) events |= NET_WATCH_READ;
+        if (ev->events & EPOLLOUT) events |= NET_WATCH_WRITE;
+        if (ev->events & (EPOLLERR | EPOLLHUP)) events |= NET_WATCH_ERROR;
+        if (w->fd >= 0) w->fn(w->ctx, events);
+    } else net_conn_event(ptr, ev->events);
 }
 
 int net_loop_run(struct net_loop *loop) {

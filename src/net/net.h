@@ -90,6 +90,18 @@ int64_t net_wall_ms(void);
 uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn, void *ctx);
 void net_timer_cancel(struct net_loop *loop, uint64_t id);
 
+/* Generic descriptor watches, for the few non-Kafka sockets that share the
+ * loop (the HTTP admin listener and its connections). The callback gets
+ * NET_WATCH_* bits; errors and hang-ups arrive as NET_WATCH_READ (so the
+ * owner's read sees them) plus NET_WATCH_ERROR (so an owner waiting to
+ * write can give up). The loop never closes a watched descriptor. */
+enum { NET_WATCH_READ = 1, NET_WATCH_WRITE = 2, NET_WATCH_ERROR = 4 };
+typedef void (*net_watch_fn)(void *ctx, uint32_t events);
+/* Returns a watch id >= 0, or -1 when the watch table is full or epoll fails (logged). */
+int net_watch_add(struct net_loop *loop, int fd, uint32_t events, net_watch_fn fn, void *ctx);
+int net_watch_modify(struct net_loop *loop, int id, uint32_t events);
+void net_watch_remove(struct net_loop *loop, int id);
+
 /* Connection facts for logging and metrics. */
 const char *net_conn_peer(const struct net_conn *conn);
 /* File ranges in this connection's answered-but-unsent responses. */
@@ -104,6 +116,8 @@ struct net_stats {
     uint64_t connections_rejected;   /* closed at once: over max_connections */
     uint64_t connections_closed;     /* for any reason, after being accepted */
     uint64_t connections_idle_closed;
+    uint64_t connections_peer_closed;   /* the client closed or reset */
+    uint64_t connections_handler_closed;/* net_respond_close: a request the broker refused */
     uint64_t frames_rejected;        /* bad size prefix: connection closed */
     uint64_t requests;               /* frames handed to the request handler */
     uint64_t requests_aborted;       /* pending when their connection died */

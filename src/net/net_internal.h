@@ -73,6 +73,11 @@
 /* First allocation of the timer table; it doubles up to LIMIT_NET_TIMERS_MAX. */
 #define NET_TIMERS_INITIAL 256
 
+/* Generic descriptor watches (net_watch_add): the admin listener and its
+ * connections, bounded by LIMIT_ADMIN_CONNECTIONS_MAX, plus headroom. */
+#define NET_WATCHES_MAX 64
+_Static_assert(NET_WATCHES_MAX > LIMIT_ADMIN_CONNECTIONS_MAX, "the admin listener and its connections must fit");
+
 /* "255.255.255.255:65535" plus NUL. */
 #define NET_PEER_TEXT_BYTES 24
 
@@ -160,6 +165,12 @@ struct net_conn {
     char peer[NET_PEER_TEXT_BYTES];
 };
 
+struct net_watch {
+    int fd;              /* -1 when the slot is free */
+    net_watch_fn fn;
+    void *ctx;
+};
+
 struct net_loop {
     int epfd;
     int listen_fd;
@@ -183,6 +194,7 @@ struct net_loop {
     uint32_t todo_len;
 
     struct net_timers timers;
+    struct net_watch watches[NET_WATCHES_MAX];  /* epoll data points into this array */
     uint8_t *scratch;             /* NET_READ_SCRATCH_BYTES */
     struct net_stats stats;
 };

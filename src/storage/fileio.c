@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "core/metrics.h"
 
 #define FIO_BASE_DIGITS 20
 #define FIO_TMP_NAME_BYTES 256
@@ -69,6 +72,16 @@ int fio_pwrite_full(int fd, const void *buf, size_t len, off_t pos) {
     return transfer_full(fd, buf, len, pos, true);
 }
 
+static struct metrics_histogram sync_latency;
+
+const struct metrics_histogram *fio_sync_latency(void) { return &sync_latency; }
+
+static uint64_t monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static bool syncs_deferred;
 
 void fio_defer_syncs(bool deferred) { syncs_deferred = deferred; }
@@ -78,7 +91,9 @@ int fio_syncfs(const char *path) {
     if (injected != 0) return injected;
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -errno;
+    uint64_t start = monotonic_us();
     int rc = syncfs(fd) == 0 ? 0 : -errno;
+    metrics_observe_us(&sync_latency, monotonic_us() - start);
     close(fd);
     return rc;
 }
@@ -87,14 +102,20 @@ int fio_fdatasync(int fd) {
     if (syncs_deferred) return 0;
     int injected = fault_fire(FIO_FAULT_SYNC);
     if (injected != 0) return injected;
-    return fdatasync(fd) == 0 ? 0 : -errno;
+    uint64_t start = monotonic_us();
+    int rc = fdatasync(fd) == 0 ? 0 : -errno;
+    metrics_observe_us(&sync_latency, monotonic_us() - start);
+    return rc;
 }
 
 int fio_fsync(int fd) {
     if (syncs_deferred) return 0;
     int injected = fault_fire(FIO_FAULT_SYNC);
     if (injected != 0) return injected;
-    return fsync(fd) == 0 ? 0 : -errno;
+    uint64_t start = monotonic_us();
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    metrics_observe_us(&sync_latency, monotonic_us() - start);
+    return rc;
 }
 
 int fio_ftruncate(int fd, off_t len) {

@@ -21,6 +21,11 @@ int fio_pread_full(int fd, void *buf, size_t len, off_t pos);
 int fio_pwrite_full(int fd, const void *buf, size_t len, off_t pos);
 int fio_fdatasync(int fd);
 int fio_fsync(int fd);
+/* Latency of every fsync/fdatasync above, for /metrics. Process-wide and
+ * unsynchronised: syncs happen on the loop thread (a loop per core would
+ * make it per loop). */
+struct metrics_histogram;
+const struct metrics_histogram *fio_sync_latency(void);
 int fio_ftruncate(int fd, off_t len);
 /* fsyncs the directory holding path (after creating path in it). */
 int fio_fsync_parent(const char *path);

@@ -43,7 +43,9 @@ broker_start() {
     log=$logdir/$test_name.$$.broker.log
     # A port free now; the broker binds it a moment later.
     port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    printf 'listeners=PLAINTEXT://127.0.0.1:%s\nlog.dirs=%s/data\n' "$port" "$tmp" >"$tmp/server.properties"
+    # admin.listener port 0: any free port, so parallel brokers never collide on 9644.
+    printf 'listeners=PLAINTEXT://127.0.0.1:%s\nlog.dirs=%s/data\nadmin.listener=127.0.0.1:0\n' "$port" "$tmp" \
+        >"$tmp/server.properties"
     "$bin" broker --config "$tmp/server.properties" >"$log" 2>&1 &
     pid=$!
     # Ready once start-up is logged as done and the port answers.

@@ -95,6 +95,7 @@ class Broker:
         self.data_dir = os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "server.properties")
         self.port = None
+        self.admin_port = None  # the HTTP admin listener (admin.listener)
         self.proc = None
         self.starts = 0
         os.makedirs(LOG_DIR, exist_ok=True)
@@ -104,6 +105,10 @@ class Broker:
             n += 1
             self.log_path = os.path.join(LOG_DIR, "%s.%d.%d.broker.log" % (self.name, os.getpid(), n))
         self._log_offset = 0  # where the current run's output starts in the log file
+
+    @property
+    def admin_url(self):
+        return "http://127.0.0.1:%d" % self.admin_port
 
     @property
     def bootstrap(self):
@@ -141,6 +146,8 @@ class Broker:
         lines = [
             "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
             "log.dirs=%s" % self.data_dir,
+            # Its own admin port, so brokers of parallel tests never share 9644.
+            "admin.listener=127.0.0.1:%d" % self.admin_port,
         ]
         for k, v in self.overrides.items():
             lines.append("%s=%s" % (k, _prop_value(v)))
@@ -156,6 +163,7 @@ class Broker:
         for attempt in range(attempts):
             if self.starts == 0:
                 self.port = free_port()
+                self.admin_port = free_port()
             self._write_config()
             self._spawn()
             try:

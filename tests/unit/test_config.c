@@ -317,6 +317,31 @@ static void test_file_errors(void) {
     CHECK_EQ_INT(config_load_file(&c, "/tmp", err, sizeof(err)), -1);
 }
 
+static void test_admin_settings(void) {
+    struct broker_config c;
+    config_defaults(&c);
+    CHECK(strcmp(c.admin_host, "127.0.0.1") == 0);
+    CHECK_EQ_INT(c.admin_port, 9644);
+    CHECK_EQ_INT(set(&c, "admin.listener", "0.0.0.0:0"), 0);
+    CHECK(strcmp(c.admin_host, "0.0.0.0") == 0);
+    CHECK_EQ_INT(c.admin_port, 0);
+    CHECK_EQ_INT(set(&c, "admin.listener", ":9700"), 0);
+    CHECK(strcmp(c.admin_host, "0.0.0.0") == 0);
+    CHECK_EQ_INT(c.admin_port, 9700);
+    CHECK_EQ_INT(set(&c, "admin.listener", ""), 0);
+    CHECK(c.admin_listener[0] == '\0');
+    const char *bad[] = {"9644", "localhost", "host:99999", "host:-1", "a b:1", "[::1]:9644", "h:1x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ_INT(set(&c, "admin.listener", bad[i]), -1);
+        CHECK(strstr(err, "admin.listener") != NULL);
+    }
+    CHECK_EQ_INT(set(&c, "log.slow.request.ms", "-1"), 0);
+    CHECK_EQ_INT(c.log_slow_request_ms, -1);
+    CHECK_EQ_INT(set(&c, "log.slow.request.ms", "-2"), -1);
+    CHECK_EQ_INT(set(&c, "metrics.partition.series.max", "0"), 0);
+    CHECK_EQ_INT(set(&c, "metrics.partition.series.max", "-1"), -1);
+}
+
 static void test_shipped_file(void) {
     struct broker_config c;
     config_defaults(&c);
@@ -343,6 +368,7 @@ int main(void) {
     TEST_RUN(test_listeners);
     TEST_RUN(test_file_syntax);
     TEST_RUN(test_file_errors);
+    TEST_RUN(test_admin_settings);
     TEST_RUN(test_shipped_file);
     TEST_EXIT();
 }

@@ -1,0 +1,114 @@
+#include "core/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const uint64_t metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
+    50,     100,    250,    500,     1000,    2500,    5000,     10000,    25000,
+    50000,  100000, 250000, 500000,  1000000, 2500000, 5000000, 10000000, 30000000,
+};
+
+/* A formatted sample line is short; longer ones are cut and mark the buffer failed. */
+#define PROM_LINE_BYTES_MAX 4096
+
+void obuf_printf(struct obuf *ob, const char *fmt, ...) {
+    char line[PROM_LINE_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        ob->failed = true;
+        return;
+    }
+    obuf_put(ob, line, (size_t)n);
+}
+
+static const char *const type_names[] = {"counter", "gauge", "histogram"};
+
+void prom_family(struct obuf *ob, const char *name, enum prom_type type, const char *help) {
+    obuf_printf(ob, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type_names[type]);
+}
+
+static bool byte_printable(unsigned char c) { return c >= 0x20 && c < 0x7f; }
+
+static void put_escaped(struct obuf *ob, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\') obuf_put(ob, "\\\\", 2);
+        else if (*p == '"') obuf_put(ob, "\\\"", 2);
+        else if (*p == '\n') obuf_put(ob, "\\n", 2);
+        else if (byte_printable(*p)) obuf_put(ob, p, 1);
+        else obuf_put(ob, "_", 1);
+    }
+}
+
+static void put_labels(struct obuf *ob, const char *const *labels, const char *extra_name, const char *extra_value) {
+    bool any = (labels && labels[0]) || extra_name;
+    if (!any) return;
+    obuf_put(ob, "{", 1);
+    bool first = true;
+    for (size_t i = 0; labels && labels[i]; i += 2) {
+        if (!first) obuf_put(ob, ",", 1);
+        first = false;
+        obuf_put(ob, labels[i], strlen(labels[i]));
+        obuf_put(ob, "=\"", 2);
+        put_escaped(ob, labels[i + 1] ? labels[i + 1] : "");
+        obuf_put(ob, "\"", 1);
+    }
+    if (extra_name) {
+        if (!first) obuf_put(ob, ",", 1);
+        obuf_printf(ob, "%s=\"%s\"", extra_name, extra_value);
+    }
+    obuf_put(ob, "}", 1);
+}
+
+void prom_sample_u64(struct obuf *ob, const char *name, const char *const *labels, uint64_t value) {
+    obuf_put(ob, name, strlen(name));
+    put_labels(ob, labels, NULL, NULL);
+    obuf_printf(ob, " %" PRIu64 "\n", value);
+}
+
+void prom_sample_i64(struct obuf *ob, const char *name, const char *const *labels, int64_t value) {
+    obuf_put(ob, name, strlen(name));
+    put_labels(ob, labels, NULL, NULL);
+    obuf_printf(ob, " %" PRId64 "\n", value);
+}
+
+void prom_sample_f64(struct obuf *ob, const char *name, const char *const *labels, double value) {
+    obuf_put(ob, name, strlen(name));
+    put_labels(ob, labels, NULL, NULL);
+    obuf_printf(ob, " %.6f\n", value);
+}
+
+void prom_histogram(struct obuf *ob, const char *name, const char *const *labels, const struct metrics_histogram *h) {
+    uint64_t cumulative = 0;
+    for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+        cumulative += h->buckets[i];
+        char le[32];
+        if (i == METRICS_LATENCY_BUCKETS) snprintf(le, sizeof(le), "+Inf");
+        else snprintf(le, sizeof(le), "%g", (double)metrics_latency_bounds_us[i] / 1e6);
+        obuf_printf(ob, "%s_bucket", name);
+        put_labels(ob, labels, "le", le);
+        obuf_printf(ob, " %" PRIu64 "\n", cumulative);
+    }
+    obuf_printf(ob, "%s_sum", name);
+    put_labels(ob, labels, NULL, NULL);
+    obuf_printf(ob, " %.6f\n", (double)h->sum_us / 1e6);
+    obuf_printf(ob, "%s_count", name);
+    put_labels(ob, labels, NULL, NULL);
+    obuf_printf(ob, " %" PRIu64 "\n", h->count);
+}
+
+void json_string(struct obuf *ob, const char *s) {
+    obuf_put(ob, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\' || *p == '"') {
+            obuf_put(ob, "\\", 1);
+            obuf_put(ob, p, 1);
+        } else if (byte_printable(*p)) obuf_put(ob, p, 1);
+        else obuf_printf(ob, "\\u%04x", *p);
+    }
+    obuf_put(ob, "\"", 1);
+}

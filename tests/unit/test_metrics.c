@@ -1,0 +1,104 @@
+#include "check.h"
+#include "admin/http.h"
+#include "core/limits.h"
+#include "core/metrics.h"
+
+#include <string.h>
+
+static int parse(const char *text, struct http_request *req, char *buf, size_t cap) {
+    size_t n = strlen(text);
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    return http_parse_request(buf, n, req);
+}
+
+static void test_http_accepts_gets(void) {
+    char buf[256];
+    struct http_request req;
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &req, buf, sizeof(buf)), 0);
+    CHECK(req.method == HTTP_GET && strcmp(req.path, "/metrics") == 0 && req.path_len == 8);
+    CHECK_EQ_INT(parse("HEAD /health/live?verbose HTTP/1.0\n\n", &req, buf, sizeof(buf)), 0);
+    CHECK(req.method == HTTP_HEAD && strcmp(req.path, "/health/live") == 0);
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &req, buf, sizeof(buf)), 0);
+}
+
+static void test_http_incomplete_then_complete(void) {
+    char buf[256];
+    struct http_request req;
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\nHost:", &req, buf, sizeof(buf)), 1);
+    CHECK_EQ_INT(parse("GET /met", &req, buf, sizeof(buf)), 1);
+    CHECK_EQ_INT(parse("", &req, buf, sizeof(buf)), 1);
+    /* The same bytes parsed again after more arrived (the server re-parses). */
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\nHost: a\r\n", &req, buf, sizeof(buf)), 1);
+    size_t n = strlen(buf);
+    memcpy(buf + n, "\r\n", 3);
+    CHECK_EQ_INT(http_parse_request(buf, n + 2, &req), 0);
+    CHECK(strcmp(req.path, "/metrics") == 0);
+}
+
+static void test_http_refusals(void) {
+    char buf[LIMIT_ADMIN_REQUEST_HEAD_BYTES_MAX + 64];
+    struct http_request req;
+    CHECK_EQ_INT(parse("GARBAGE\r\n", &req, buf, sizeof(buf)), 400);
+    CHECK_EQ_INT(parse("POST /metrics HTTP/1.1\r\n", &req, buf, sizeof(buf)), 405);
+    CHECK_EQ_INT(parse("GET /metrics HTTP/2.0\r\n", &req, buf, sizeof(buf)), 505);
+    CHECK_EQ_INT(parse("GET /metrics FTP/1.1\r\n", &req, buf, sizeof(buf)), 400);
+    CHECK_EQ_INT(parse("GET /a b HTTP/1.1\r\n", &req, buf, sizeof(buf)), 400);
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\nContent-Length: 12\r\n\r\n", &req, buf, sizeof(buf)), 413);
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &req, buf, sizeof(buf)), 501);
+    CHECK_EQ_INT(parse("GET /metrics HTTP/1.1\r\n x: folded\r\n\r\n", &req, buf, sizeof(buf)), 400);
+    CHECK_EQ_INT(parse("GET /m\rx HTTP/1.1\r\n", &req, buf, sizeof(buf)), 400);
+    memset(buf, 'a', sizeof(buf));
+    memcpy(buf, "GET / HTTP/1.1\r\nX: ", 19);
+    CHECK_EQ_INT(http_parse_request(buf, sizeof(buf), &req), 431);
+}
+
+static void test_histogram_buckets(void) {
+    struct metrics_histogram h;
+    memset(&h, 0, sizeof(h));
+    metrics_observe_us(&h, 0);
+    metrics_observe_us(&h, 50);          /* on a bound: counted at or below it */
+    metrics_observe_us(&h, 51);
+    metrics_observe_us(&h, 999999999);   /* past the last bound: +Inf */
+    CHECK_EQ_INT(h.buckets[0], 2);
+    CHECK_EQ_INT(h.buckets[1], 1);
+    CHECK_EQ_INT(h.buckets[METRICS_LATENCY_BUCKETS], 1);
+    CHECK_EQ_INT(h.count, 4);
+    CHECK_EQ_INT(h.sum_us, 50 + 51 + 999999999);
+}
+
+static void test_prometheus_text(void) {
+    struct obuf ob;
+    obuf_init(&ob, 1 << 20);
+    struct metrics_histogram h;
+    memset(&h, 0, sizeof(h));
+    metrics_observe_us(&h, 300);
+    prom_family(&ob, "x_seconds", PROM_HISTOGRAM, "Help.");
+    const char *labels[] = {"api", "Pro\"d\\u\nce\x01", NULL};
+    prom_histogram(&ob, "x_seconds", labels, &h);
+    obuf_put(&ob, "", 1);
+    const char *text = (const char *)ob.data;
+    CHECK(strstr(text, "# HELP x_seconds Help.\n# TYPE x_seconds histogram\n") == text);
+    CHECK(strstr(text, "x_seconds_bucket{api=\"Pro\\\"d\\\\u\\nce_\",le=\"0.00025\"} 0\n") != NULL);
+    CHECK(strstr(text, "x_seconds_bucket{api=\"Pro\\\"d\\\\u\\nce_\",le=\"0.0005\"} 1\n") != NULL);
+    CHECK(strstr(text, "le=\"+Inf\"} 1\n") != NULL);
+    CHECK(strstr(text, "x_seconds_sum{api=\"Pro\\\"d\\\\u\\nce_\"} 0.000300\n") != NULL);
+    CHECK(strstr(text, "x_seconds_count{api=\"Pro\\\"d\\\\u\\nce_\"} 1\n") != NULL);
+    CHECK(!obuf_failed(&ob));
+    obuf_free(&ob);
+    /* A bounded buffer fails instead of growing. */
+    obuf_init(&ob, 64);
+    for (int i = 0; i < 10; i++) prom_family(&ob, "a_total", PROM_COUNTER, "Some help text here.");
+    CHECK(obuf_failed(&ob));
+    obuf_free(&ob);
+}
+
+int main(void) {
+    TEST_RUN(test_http_accepts_gets);
+    TEST_RUN(test_http_incomplete_then_complete);
+    TEST_RUN(test_http_refusals);
+    TEST_RUN(test_histogram_buckets);
+    TEST_RUN(test_prometheus_text);
+    TEST_EXIT();
+}
