@@ -1,0 +1,5 @@
+#include "cli/cli_common.h"
+
+const struct cli_command cli_group_commands[] = {
+    {0, 0, 0, 0, 0},
+};
