@@ -269,14 +269,20 @@ const struct rd_kafka_metadata_topic *cli_find_topic(const struct rd_kafka_metad
 }
 
 rd_kafka_t *cli_admin_connect(const struct cli_ctx *ctx, int *exit_code) {
-    char err[512];
     rd_kafka_conf_t *conf = cli_conf_new(ctx);
     if (!conf) {
         *exit_code = CLI_EXIT_USAGE;
         return NULL;
     }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    return cli_connect(ctx, RD_KAFKA_PRODUCER, conf, exit_code);
+}
+
+rd_kafka_t *cli_connect(const struct cli_ctx *ctx, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                        int *exit_code) {
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
     if (!rk) {
+        rd_kafka_conf_destroy(conf);
         *exit_code = cli_usage_error(ctx, "%s", err);
         return NULL;
     }
@@ -322,4 +328,17 @@ rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *qu
         if (rd_kafka_event_type(ev) == type) return ev;
         rd_kafka_event_destroy(ev);
     }
+}
+
+int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int *count) {
+    const struct rd_kafka_metadata *md;
+    int rc = cli_metadata(ctx, rk, topic, &md);
+    if (rc != CLI_EXIT_OK) return rc;
+    const struct rd_kafka_metadata_topic *mt = cli_find_topic(md, topic);
+    if (!mt || mt->err || mt->partition_cnt == 0)
+        rc = cli_kafka_error(ctx, mt && mt->err ? mt->err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, topic, NULL);
+    else
+        *count = mt->partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return rc;
 }

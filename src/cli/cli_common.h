@@ -103,8 +103,12 @@ int cli_split_kv(const char *kv, char *key, size_t keylen, const char **value);
 rd_kafka_conf_t *cli_conf_new(const struct cli_ctx *ctx);
 int cli_conf_set(const struct cli_ctx *ctx, rd_kafka_conf_t *conf, const char *key,
                  const char *value);
-/* A handle for admin calls and metadata, checked to reach a broker.
- * On failure *exit_code is set and NULL returned (error printed). */
+/* A handle of `type` made from conf (taken, even on failure), checked to
+ * reach a broker. On failure *exit_code is set and NULL returned (the
+ * error printed). */
+rd_kafka_t *cli_connect(const struct cli_ctx *ctx, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                        int *exit_code);
+/* A handle for admin calls and metadata (cli_connect with cli_conf_new). */
 rd_kafka_t *cli_admin_connect(const struct cli_ctx *ctx, int *exit_code);
 /* Waits for the admin result of `type` on `queue`; NULL on timeout. */
 rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *queue,
@@ -114,6 +118,8 @@ rd_kafka_AdminOptions_t *cli_admin_options(const struct cli_ctx *ctx, rd_kafka_t
 /* Metadata of one topic (or all when topic is NULL); prints errors. */
 int cli_metadata(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic,
                  const struct rd_kafka_metadata **md);
+/* The topic's partition count; an error (printed) when it does not exist. */
+int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int *count);
 const struct rd_kafka_metadata_topic *cli_find_topic(const struct rd_kafka_metadata *md,
                                                      const char *topic);
 
