@@ -181,14 +181,14 @@ static void describe_rows(const struct cli_ctx *ctx, rd_kafka_t *rk, const char 
         cli_table_cell(t, p->topic);
         cli_table_cellf(t, "%d", p->partition);
         if (committed) cli_table_cellf(t, "%lld", (long long)p->offset);
-        else cli_table_cell(t, "-");
+        else cli_table_cell(t, NULL);
         if (have_end) cli_table_cellf(t, "%lld", (long long)hi);
-        else cli_table_cell(t, "-");
+        else cli_table_cell(t, NULL);
         if (committed && have_end) cli_table_cellf(t, "%lld", (long long)(hi > p->offset ? hi - p->offset : 0));
-        else cli_table_cell(t, "-");
-        cli_table_cell(t, m ? rd_kafka_MemberDescription_consumer_id(m) : "-");
-        cli_table_cell(t, m ? rd_kafka_MemberDescription_host(m) : "-");
-        cli_table_cell(t, m ? rd_kafka_MemberDescription_client_id(m) : "-");
+        else cli_table_cell(t, NULL);
+        cli_table_cell(t, m ? rd_kafka_MemberDescription_consumer_id(m) : NULL);
+        cli_table_cell(t, m ? rd_kafka_MemberDescription_host(m) : NULL);
+        cli_table_cell(t, m ? rd_kafka_MemberDescription_client_id(m) : NULL);
     }
 }
 
@@ -453,7 +453,7 @@ static void print_plan(const struct cli_ctx *ctx, const struct reset_opts *ro,
         cli_table_cell(&t, p->topic);
         cli_table_cellf(&t, "%d", p->partition);
         if (cur && cur->offset >= 0) cli_table_cellf(&t, "%lld", (long long)cur->offset);
-        else cli_table_cell(&t, "-");
+        else cli_table_cell(&t, NULL);
         cli_table_cellf(&t, "%lld", (long long)p->offset);
     }
     if (ctx->format == CLI_FORMAT_JSON) {

@@ -46,7 +46,7 @@ void cli_table_cell(struct cli_table *t, const char *s) {
         t->cells = cells;
         t->cap = cap;
     }
-    t->cells[t->ncells++] = cli_xstrdup(s ? s : "-");
+    t->cells[t->ncells++] = s ? cli_xstrdup(s) : NULL;
 }
 
 void cli_table_cellf(struct cli_table *t, const char *fmt, ...) {
@@ -66,6 +66,10 @@ static const char *header_text(const char *h) {
     return h[0] == '#' ? h + 1 : h;
 }
 
+static const char *cell_text(const char *cell) {
+    return cell ? cell : "-";
+}
+
 static int is_numeric(const char *h) {
     return h[0] == '#';
 }
@@ -79,7 +83,9 @@ static int compare_rows(const void *a, const void *b) {
     char *const *rb = b;
     for (int c = 0; c < sort_keys; c++) {
         int d;
-        if (is_numeric(sort_table->headers[c])) {
+        if (!ra[c] || !rb[c]) {
+            d = (ra[c] != NULL) - (rb[c] != NULL);
+        } else if (is_numeric(sort_table->headers[c])) {
             long long x = strtoll(ra[c], NULL, 10), y = strtoll(rb[c], NULL, 10);
             d = (x > y) - (x < y);
         } else {
@@ -111,7 +117,7 @@ void cli_table_print(const struct cli_table *t, FILE *out) {
     for (int c = 0; c < ncols; c++) widths[c] = strlen(header_text(t->headers[c]));
     for (size_t r = 0; r < rows; r++)
         for (int c = 0; c < ncols; c++) {
-            size_t w = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+            size_t w = strlen(cell_text(t->cells[r * (size_t)t->ncols + (size_t)c]));
             if (w > widths[c]) widths[c] = w;
         }
     /* The last column is not padded, so lines carry no trailing blanks. */
@@ -121,7 +127,7 @@ void cli_table_print(const struct cli_table *t, FILE *out) {
     for (size_t r = 0; r < rows; r++)
         for (int c = 0; c < ncols; c++)
             fprintf(out, "%-*s%s", c + 1 < ncols ? (int)widths[c] : 0,
-                    t->cells[r * (size_t)t->ncols + (size_t)c], c + 1 < ncols ? "  " : "\n");
+                    cell_text(t->cells[r * (size_t)t->ncols + (size_t)c]), c + 1 < ncols ? "  " : "\n");
 }
 
 static void json_key(FILE *out, const char *header) {
@@ -140,12 +146,12 @@ void cli_table_json(const struct cli_table *t, FILE *out) {
             const char *v = t->cells[r * (size_t)t->ncols + (size_t)c];
             if (c) fputc(',', out);
             json_key(out, t->headers[c]);
-            if (!is_numeric(t->headers[c]))
-                cli_json_str(out, v);
-            else if (strcmp(v, "-") == 0 || v[0] == '\0')
+            if (!v)
                 fputs("null", out);
-            else
+            else if (is_numeric(t->headers[c]))
                 fputs(v, out);
+            else
+                cli_json_str(out, v);
         }
         fputc('}', out);
     }

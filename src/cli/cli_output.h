@@ -5,7 +5,7 @@
  * JSON string writer.
  *
  * A column header starting with '#' holds numbers: JSON gets them
- * unquoted, and "-" (no value) becomes null. JSON keys are the headers in
+ * unquoted. A NULL cell (no value) prints "-" in the table, null in JSON. JSON keys are the headers in
  * lower case with '-' turned into '_' ("LOG-END-OFFSET" -> log_end_offset).
  */
 #ifndef GREGOR_CLI_OUTPUT_H
@@ -23,7 +23,7 @@ struct cli_table {
 
 void cli_table_init(struct cli_table *t, int ncols, const char *const *headers);
 void cli_table_free(struct cli_table *t);
-/* Appends the next cell; rows fill left to right. */
+/* Appends the next cell (NULL: no value); rows fill left to right. */
 void cli_table_cell(struct cli_table *t, const char *s);
 void cli_table_cellf(struct cli_table *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -248,8 +248,8 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *t
             cli_table_cellf(&parts, "%lld", (long long)lo);
             cli_table_cellf(&parts, "%lld", (long long)hi);
         } else {
-            cli_table_cell(&parts, "-");
-            cli_table_cell(&parts, "-");
+            cli_table_cell(&parts, NULL);
+            cli_table_cell(&parts, NULL);
         }
     }
     cli_table_sort(&parts, 2);
