@@ -64,7 +64,7 @@ static int cluster_info(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 const struct cli_command cli_cluster_commands[] = {
-    {"cluster info", "[options]", "show the cluster id, controller, brokers, topic and partition counts",
+    {"cluster info", "[options]", "show the cluster id, controller, brokers and counts",
      "", cluster_info},
     {0, 0, 0, 0, 0},
 };

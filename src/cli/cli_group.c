@@ -565,7 +565,7 @@ out:
 const struct cli_command cli_group_commands[] = {
     {"group list", "[options]", "list consumer groups with their state", "", group_list},
     {"group describe", "GROUP... [options]",
-     "show a group's state and, per partition, committed offset, log end offset, lag and member",
+     "show a group's state, and offsets, lag and member per partition",
      "Columns as in Kafka's kafka-consumer-groups --describe: CURRENT-OFFSET is the\n"
      "committed offset, LOG-END-OFFSET the partition's high watermark, LAG their\n"
      "difference; \"-\" (null in JSON) where the group has committed nothing.\n"

@@ -546,7 +546,7 @@ const struct cli_command cli_topic_commands[] = {
      "  --exclude-internal     leave out internal topics (names starting with __)\n",
      topic_list},
     {"topic describe", "TOPIC... [options]",
-     "show partitions (leader, replicas, log start and end offsets) and config overrides",
+     "show partitions, leaders, log start/end offsets and config overrides",
      "Options:\n"
      "  --all-configs          list every config with its source, not only overrides\n",
      topic_describe},
