@@ -20,7 +20,7 @@ static int cluster_info(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_t *rk = cli_admin_connect(ctx, &rc);
     if (!rk) return rc;
     const struct rd_kafka_metadata *md;
-    rc = cli_metadata(ctx, rk, NULL, &md);
+    rc = cli_metadata(ctx, rk, NULL, 0, &md);
     if (rc != CLI_EXIT_OK) {
         rd_kafka_destroy(rk);
         return rc;

@@ -252,10 +252,10 @@ fail:
     return NULL;
 }
 
-int cli_metadata(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic,
+int cli_metadata(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int may_create,
                  const struct rd_kafka_metadata **md) {
-    rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, topic == NULL, rkt, md, ctx->timeout_ms);
+    rd_kafka_topic_t *rkt = topic && may_create ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, rkt == NULL, rkt, md, ctx->timeout_ms);
     if (rkt) rd_kafka_topic_destroy(rkt);
     if (err) return cli_kafka_error(ctx, err, "metadata", NULL);
     return CLI_EXIT_OK;
@@ -330,9 +330,10 @@ rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *qu
     }
 }
 
-int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int *count) {
+int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int may_create,
+                              int *count) {
     const struct rd_kafka_metadata *md;
-    int rc = cli_metadata(ctx, rk, topic, &md);
+    int rc = cli_metadata(ctx, rk, topic, may_create, &md);
     if (rc != CLI_EXIT_OK) return rc;
     const struct rd_kafka_metadata_topic *mt = cli_find_topic(md, topic);
     if (!mt || mt->err || mt->partition_cnt == 0)

@@ -115,11 +115,15 @@ rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *qu
                                  rd_kafka_event_type_t type);
 rd_kafka_AdminOptions_t *cli_admin_options(const struct cli_ctx *ctx, rd_kafka_t *rk,
                                            rd_kafka_admin_op_t op);
-/* Metadata of one topic (or all when topic is NULL); prints errors. */
-int cli_metadata(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic,
+/* Metadata of all topics, or only of `topic` when may_create is set: a
+ * request naming a missing topic makes the broker auto-create it (when
+ * auto.create.topics.enable), which only `produce` wants. Prints errors. */
+int cli_metadata(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int may_create,
                  const struct rd_kafka_metadata **md);
-/* The topic's partition count; an error (printed) when it does not exist. */
-int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int *count);
+/* The topic's partition count; an error (printed) when it does not exist
+ * (and may_create did not make the broker create it). */
+int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int may_create,
+                              int *count);
 const struct rd_kafka_metadata_topic *cli_find_topic(const struct rd_kafka_metadata *md,
                                                      const char *topic);
 

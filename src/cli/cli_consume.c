@@ -314,7 +314,7 @@ static int consume(struct cli_ctx *ctx, int argc, char **argv) {
     if (!rk) return rc;
     struct consume_state st;
     memset(&st, 0, sizeof(st));
-    rc = cli_topic_partition_count(ctx, rk, co.topic, &st.partitions);
+    rc = cli_topic_partition_count(ctx, rk, co.topic, 0, &st.partitions);
     if (rc == CLI_EXIT_OK && st.partitions > CLI_CONSUME_PARTITIONS_MAX)
         rc = cli_usage_error(ctx, "topic has more than %d partitions; pick some with --partition",
                              CLI_CONSUME_PARTITIONS_MAX);

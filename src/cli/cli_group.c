@@ -336,7 +336,7 @@ static int add_topic_spec(const struct cli_ctx *ctx, rd_kafka_t *rk, const char 
     memcpy(topic, spec, len);
     topic[len] = '\0';
     const struct rd_kafka_metadata *md;
-    int rc = cli_metadata(ctx, rk, topic, &md);
+    int rc = cli_metadata(ctx, rk, topic, 0, &md);
     if (rc != CLI_EXIT_OK) return rc;
     const struct rd_kafka_metadata_topic *mt = cli_find_topic(md, topic);
     if (!mt || mt->err) {

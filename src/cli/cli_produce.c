@@ -301,7 +301,7 @@ static int produce(struct cli_ctx *ctx, int argc, char **argv) {
     rk = cli_connect(ctx, RD_KAFKA_PRODUCER, conf, &rc);
     if (!rk) goto out;
     int partitions;
-    rc = cli_topic_partition_count(ctx, rk, po.topic, &partitions);
+    rc = cli_topic_partition_count(ctx, rk, po.topic, 1, &partitions);
     if (rc != CLI_EXIT_OK) goto out;
     if (po.partition != RD_KAFKA_PARTITION_UA && po.partition >= partitions) {
         rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, po.topic, "no such partition");

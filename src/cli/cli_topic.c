@@ -139,7 +139,7 @@ static int topic_list(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_t *rk = cli_admin_connect(ctx, &rc);
     if (!rk) return rc;
     const struct rd_kafka_metadata *md;
-    rc = cli_metadata(ctx, rk, NULL, &md);
+    rc = cli_metadata(ctx, rk, NULL, 0, &md);
     if (rc == CLI_EXIT_OK) {
         const struct rd_kafka_metadata_topic **sorted =
             cli_xalloc(sizeof(*sorted) * (size_t)(md->topic_cnt + 1));
@@ -221,7 +221,7 @@ static int is_topic_override(const rd_kafka_ConfigEntry_t *e) {
 static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int all_configs,
                         int first) {
     const struct rd_kafka_metadata *md;
-    int rc = cli_metadata(ctx, rk, topic, &md);
+    int rc = cli_metadata(ctx, rk, topic, 0, &md);
     if (rc != CLI_EXIT_OK) return rc;
     const struct rd_kafka_metadata_topic *mt = cli_find_topic(md, topic);
     if (!mt || mt->err) {
