@@ -312,8 +312,8 @@ rd_kafka_AdminOptions_t *cli_admin_options(const struct cli_ctx *ctx, rd_kafka_t
     return o;
 }
 
-rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *queue,
-                                 rd_kafka_event_type_t type) {
+static rd_kafka_event_t *wait_event(const struct cli_ctx *ctx, rd_kafka_queue_t *queue,
+                                    rd_kafka_event_type_t type) {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -342,4 +342,20 @@ int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const c
         *count = mt->partition_cnt;
     rd_kafka_metadata_destroy(md);
     return rc;
+}
+
+rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *queue,
+                                 rd_kafka_event_type_t type, const char *what, int *rc) {
+    rd_kafka_event_t *ev = wait_event(ctx, queue, type);
+    if (!ev) {
+        *rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, what, NULL);
+        return NULL;
+    }
+    if (rd_kafka_event_error(ev)) {
+        *rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), what, rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    *rc = CLI_EXIT_OK;
+    return ev;
 }

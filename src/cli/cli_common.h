@@ -110,9 +110,12 @@ rd_kafka_t *cli_connect(const struct cli_ctx *ctx, rd_kafka_type_t type, rd_kafk
                         int *exit_code);
 /* A handle for admin calls and metadata (cli_connect with cli_conf_new). */
 rd_kafka_t *cli_admin_connect(const struct cli_ctx *ctx, int *exit_code);
-/* Waits for the admin result of `type` on `queue`; NULL on timeout. */
+/* Waits for the admin result of `type` on `queue`. A timeout or a
+ * request-level error is printed (naming `what`), *rc set to its exit
+ * code and NULL returned; otherwise *rc is CLI_EXIT_OK. Per-resource
+ * errors inside the result are the caller's to check. */
 rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *queue,
-                                 rd_kafka_event_type_t type);
+                                 rd_kafka_event_type_t type, const char *what, int *rc);
 rd_kafka_AdminOptions_t *cli_admin_options(const struct cli_ctx *ctx, rd_kafka_t *rk,
                                            rd_kafka_admin_op_t op);
 /* Metadata of all topics, or only of `topic` when may_create is set: a

@@ -10,24 +10,6 @@
 #include "cli/cli_common.h"
 #include "cli/cli_output.h"
 
-/* One admin request on its own queue: the caller fills the request
- * through `send` and gets the result event (or an error code). */
-static rd_kafka_event_t *admin_call_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *q,
-                                         rd_kafka_event_type_t type, const char *what, int *rc) {
-    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, type);
-    if (!ev) {
-        *rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, what, NULL);
-        return NULL;
-    }
-    if (rd_kafka_event_error(ev)) {
-        *rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), what, rd_kafka_event_error_string(ev));
-        rd_kafka_event_destroy(ev);
-        return NULL;
-    }
-    *rc = CLI_EXIT_OK;
-    return ev;
-}
-
 /* DescribeConsumerGroups of one group; the event owns *desc. */
 static rd_kafka_event_t *describe_group(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *group,
                                         const rd_kafka_ConsumerGroupDescription_t **desc, int *rc) {
@@ -35,7 +17,7 @@ static rd_kafka_event_t *describe_group(const struct cli_ctx *ctx, rd_kafka_t *r
     rd_kafka_AdminOptions_t *o = cli_admin_options(ctx, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
     const char *groups[1] = {group};
     rd_kafka_DescribeConsumerGroups(rk, groups, 1, o, q);
-    rd_kafka_event_t *ev = admin_call_wait(ctx, q, RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT,
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT,
                                            "describe group", rc);
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_queue_destroy(q);
@@ -61,7 +43,7 @@ static rd_kafka_topic_partition_list_t *committed_offsets(const struct cli_ctx *
     rd_kafka_AdminOptions_t *o = cli_admin_options(ctx, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
     rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
-    rd_kafka_event_t *ev = admin_call_wait(ctx, q, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT,
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT,
                                            "list group offsets", rc);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
     rd_kafka_AdminOptions_destroy(o);
@@ -109,7 +91,7 @@ static int group_list(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *o = cli_admin_options(ctx, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
     rd_kafka_ListConsumerGroups(rk, o, q);
-    rd_kafka_event_t *ev = admin_call_wait(ctx, q, RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT, "list groups", &rc);
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT, "list groups", &rc);
     if (ev) {
         const rd_kafka_ListConsumerGroups_result_t *res = rd_kafka_event_ListConsumerGroups_result(ev);
         size_t n, nerr;
@@ -282,7 +264,7 @@ static int group_delete(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *o = cli_admin_options(ctx, rk, RD_KAFKA_ADMIN_OP_DELETEGROUPS);
     rd_kafka_DeleteGroups(rk, del, (size_t)ngroups, o, q);
-    rd_kafka_event_t *ev = admin_call_wait(ctx, q, RD_KAFKA_EVENT_DELETEGROUPS_RESULT, "delete groups", &rc);
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_DELETEGROUPS_RESULT, "delete groups", &rc);
     if (ev) {
         size_t n;
         const rd_kafka_group_result_t **res =
@@ -415,7 +397,7 @@ static int apply_reset(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *gr
     rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, plan);
     rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, o, q);
     int rc;
-    rd_kafka_event_t *ev = admin_call_wait(ctx, q, RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT,
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT,
                                            "alter group offsets", &rc);
     if (ev) {
         size_t n;

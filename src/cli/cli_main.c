@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/bench.h"
 #include "cli/cli_common.h"
 
 static const struct cli_command *const families[] = {
@@ -17,7 +18,8 @@ static const struct cli_command *const families[] = {
 
 /* The server and the benchmark parse their own options (main.c, bench.c). */
 static const char other_commands[] =
-    "  broker                 run the broker (gregor broker --help)\n"
+    "  broker                 run the broker: gregor broker [--config FILE]\n"
+    "                         [--override KEY=VALUE ...] (gregor broker --help)\n"
     "  bench                  client benchmark (gregor bench --help)\n";
 
 static const char exit_codes[] =
@@ -53,6 +55,9 @@ static void print_markdown(FILE *out) {
             cli_print_help(out, c);
             fputs("```\n", out);
         }
+    fputs("\n## gregor bench\n\n```\n", out);
+    bench_usage(out);
+    fputs("```\n", out);
 }
 
 static const struct cli_command *find(const char *family, const char *sub, int *words) {

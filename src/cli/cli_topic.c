@@ -98,12 +98,8 @@ static int topic_create(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_AdminOptions_set_operation_timeout(o, ctx->timeout_ms, err, sizeof(err));
     if (validate_only) rd_kafka_AdminOptions_set_validate_only(o, 1, err, sizeof(err));
     rd_kafka_CreateTopics(rk, topics, (size_t)ntopics, o, q);
-    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
-    if (!ev) {
-        rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "create", NULL);
-    } else if (rd_kafka_event_error(ev)) {
-        rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), "create", rd_kafka_event_error_string(ev));
-    } else {
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, "create", &rc);
+    if (ev) {
         size_t n;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
@@ -185,27 +181,22 @@ static int describe_topic_configs(const struct cli_ctx *ctx, rd_kafka_t *rk, con
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     rd_kafka_AdminOptions_t *o = cli_admin_options(ctx, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
     rd_kafka_DescribeConfigs(rk, &res, 1, o, q);
-    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT);
+    int rc;
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, "describe configs", &rc);
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_ConfigResource_destroy(res);
     rd_kafka_queue_destroy(q);
-    int rc = CLI_EXIT_OK;
-    if (!ev) return cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "describe configs", NULL);
-    if (rd_kafka_event_error(ev)) {
-        rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), "describe configs",
-                             rd_kafka_event_error_string(ev));
-    } else {
-        size_t n;
-        const rd_kafka_ConfigResource_t **rs =
-            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
-        if (n != 1)
-            rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__BAD_MSG, "describe configs", "no resource");
-        else if (rd_kafka_ConfigResource_error(rs[0]))
-            rc = cli_kafka_error(ctx, rd_kafka_ConfigResource_error(rs[0]), topic,
-                                 rd_kafka_ConfigResource_error_string(rs[0]));
-        else
-            *resp = rs[0];
-    }
+    if (!ev) return rc;
+    size_t n;
+    const rd_kafka_ConfigResource_t **rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (n != 1)
+        rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__BAD_MSG, "describe configs", "no resource");
+    else if (rd_kafka_ConfigResource_error(rs[0]))
+        rc = cli_kafka_error(ctx, rd_kafka_ConfigResource_error(rs[0]), topic,
+                             rd_kafka_ConfigResource_error_string(rs[0]));
+    else
+        *resp = rs[0];
     if (rc != CLI_EXIT_OK) {
         rd_kafka_event_destroy(ev);
         return rc;
@@ -340,12 +331,8 @@ static int topic_delete(struct cli_ctx *ctx, int argc, char **argv) {
     char err[256];
     rd_kafka_AdminOptions_set_operation_timeout(o, ctx->timeout_ms, err, sizeof(err));
     rd_kafka_DeleteTopics(rk, del, (size_t)ntopics, o, q);
-    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_DELETETOPICS_RESULT);
-    if (!ev) {
-        rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "delete", NULL);
-    } else if (rd_kafka_event_error(ev)) {
-        rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), "delete", rd_kafka_event_error_string(ev));
-    } else {
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_DELETETOPICS_RESULT, "delete", &rc);
+    if (ev) {
         size_t n;
         const rd_kafka_topic_result_t **res =
             rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
@@ -389,12 +376,8 @@ static int topic_add_partitions(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_AdminOptions_t *o = cli_admin_options(ctx, rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
     rd_kafka_AdminOptions_set_operation_timeout(o, ctx->timeout_ms, err, sizeof(err));
     rd_kafka_CreatePartitions(rk, &np, 1, o, q);
-    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_CREATEPARTITIONS_RESULT);
-    if (!ev) {
-        rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "add-partitions", NULL);
-    } else if (rd_kafka_event_error(ev)) {
-        rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), "add-partitions", rd_kafka_event_error_string(ev));
-    } else {
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_CREATEPARTITIONS_RESULT, "add-partitions", &rc);
+    if (ev) {
         size_t n;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
@@ -450,13 +433,9 @@ static int alter_config_send(const struct cli_ctx *ctx, rd_kafka_t *rk, const ch
     char err[256];
     if (validate_only) rd_kafka_AdminOptions_set_validate_only(o, 1, err, sizeof(err));
     rd_kafka_AlterConfigs(rk, &res, 1, o, q);
-    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_ALTERCONFIGS_RESULT);
-    int rc = CLI_EXIT_OK;
-    if (!ev) {
-        rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "alter-config", NULL);
-    } else if (rd_kafka_event_error(ev)) {
-        rc = cli_kafka_error(ctx, rd_kafka_event_error(ev), "alter-config", rd_kafka_event_error_string(ev));
-    } else {
+    int rc;
+    rd_kafka_event_t *ev = cli_admin_wait(ctx, q, RD_KAFKA_EVENT_ALTERCONFIGS_RESULT, "alter-config", &rc);
+    if (ev) {
         const rd_kafka_ConfigResource_t **rs =
             rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
         for (size_t i = 0; i < n; i++)

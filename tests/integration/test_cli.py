@@ -12,6 +12,7 @@ being what `gregor help --markdown` prints.
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -283,6 +284,31 @@ def produce_read_by_other_clients():
         total = sum(1 for _ in kcat(["-C", "-b", b.bootstrap, "-t", topic, "-e", "-q", "-f", "%o\n",
                                      "-X", "log_level=3"]).stdout.splitlines())
         assert total == n + 2
+
+        # On a terminal, a progress bar goes to stderr; stdout keeps only the summary.
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([BIN, "produce", topic, "-b", b.bootstrap, "--progress", "--file", path],
+                               stdout=subprocess.PIPE, stderr=slave, timeout=CLI_TIMEOUT_S)
+            os.close(slave)
+            slave = -1
+            tty = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO once the writer is gone
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+        finally:
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
+        assert p.returncode == 0 and b"produced 2 records" in p.stdout, (p.returncode, p.stdout)
+        assert b"[" in tty and b"100%" in tty and b"2 records" in tty, tty
+        for marker in SANITIZER_MARKERS:
+            assert marker.encode() not in tty
 
         r = cli(b, "produce", topic, "--partition", "9", rc=1, input=b"x\n")
         assert "UNKNOWN_PARTITION" in r.err
