@@ -12,6 +12,9 @@
 
 #include "cli/cli_output.h"
 
+_Static_assert(RD_KAFKA_OFFSET_BEGINNING == -2 && RD_KAFKA_OFFSET_END == -1,
+               "ListOffsets' earliest and latest timestamps");
+
 int cli_usage_error(const struct cli_ctx *ctx, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "gregor %s: ", ctx->command);
@@ -358,4 +361,27 @@ rd_kafka_event_t *cli_admin_wait(const struct cli_ctx *ctx, rd_kafka_queue_t *qu
     }
     *rc = CLI_EXIT_OK;
     return ev;
+}
+
+rd_kafka_topic_partition_list_t *cli_log_offsets(const struct cli_ctx *ctx, rd_kafka_t *rk,
+                                                 const rd_kafka_topic_partition_list_t *list, int64_t which,
+                                                 int *rc) {
+    rd_kafka_topic_partition_list_t *out = rd_kafka_topic_partition_list_copy(list);
+    /* ListOffsets takes -2 (earliest) and -1 (latest) as timestamps; the
+     * OFFSET_BEGINNING/END constants have those values. */
+    for (int i = 0; i < out->cnt; i++) out->elems[i].offset = which;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, out, ctx->timeout_ms);
+    if (err) {
+        *rc = cli_kafka_error(ctx, err, "list offsets", NULL);
+        rd_kafka_topic_partition_list_destroy(out);
+        return NULL;
+    }
+    *rc = CLI_EXIT_OK;
+    return out;
+}
+
+int64_t cli_offset_of(const rd_kafka_topic_partition_list_t *offsets, const char *topic, int32_t partition) {
+    const rd_kafka_topic_partition_t *p =
+        offsets ? rd_kafka_topic_partition_list_find(offsets, topic, partition) : NULL;
+    return p && !p->err && p->offset >= 0 ? p->offset : -1;
 }

@@ -123,6 +123,17 @@ rd_kafka_AdminOptions_t *cli_admin_options(const struct cli_ctx *ctx, rd_kafka_t
  * auto.create.topics.enable), which only `produce` wants. Prints errors. */
 int cli_metadata(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int may_create,
                  const struct rd_kafka_metadata **md);
+/* The log start (which = RD_KAFKA_OFFSET_BEGINNING) or end offset
+ * (RD_KAFKA_OFFSET_END: the high watermark) of every partition of list, in
+ * one ListOffsets request per broker rather than one per partition (which
+ * would cost a round trip each): a copy of list with each element's offset
+ * or err set; NULL when the request failed (error printed, *rc set). */
+rd_kafka_topic_partition_list_t *cli_log_offsets(const struct cli_ctx *ctx, rd_kafka_t *rk,
+                                                 const rd_kafka_topic_partition_list_t *list, int64_t which,
+                                                 int *rc);
+/* The offset found for (topic, partition) in a cli_log_offsets result, or
+ * -1 when missing or failed. */
+int64_t cli_offset_of(const rd_kafka_topic_partition_list_t *offsets, const char *topic, int32_t partition);
 /* The topic's partition count; an error (printed) when it does not exist
  * (and may_create did not make the broker create it). */
 int cli_topic_partition_count(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *topic, int may_create,

@@ -151,13 +151,13 @@ static rd_kafka_topic_partition_list_t *group_partitions(const rd_kafka_Consumer
     return all;
 }
 
-static void describe_rows(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *group,
-                          const rd_kafka_topic_partition_list_t *parts, struct cli_table *t) {
+static void describe_rows(const char *group, const rd_kafka_topic_partition_list_t *parts,
+                          const rd_kafka_topic_partition_list_t *ends, struct cli_table *t) {
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
         const rd_kafka_MemberDescription_t *m = p->opaque;
-        int64_t lo, hi;
-        int have_end = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, ctx->timeout_ms) == 0;
+        int64_t hi = cli_offset_of(ends, p->topic, p->partition);
+        int have_end = hi >= 0;
         int committed = p->offset >= 0;
         cli_table_cell(t, group);
         cli_table_cell(t, p->topic);
@@ -166,7 +166,9 @@ static void describe_rows(const struct cli_ctx *ctx, rd_kafka_t *rk, const char 
         else cli_table_cell(t, NULL);
         if (have_end) cli_table_cellf(t, "%lld", (long long)hi);
         else cli_table_cell(t, NULL);
-        if (committed && have_end) cli_table_cellf(t, "%lld", (long long)(hi > p->offset ? hi - p->offset : 0));
+        /* Not clamped: an offset committed past the end shows as negative
+         * lag, as in Kafka's tool. */
+        if (committed && have_end) cli_table_cellf(t, "%lld", (long long)(hi - p->offset));
         else cli_table_cell(t, NULL);
         cli_table_cell(t, m ? rd_kafka_MemberDescription_consumer_id(m) : NULL);
         cli_table_cell(t, m ? rd_kafka_MemberDescription_host(m) : NULL);
@@ -196,7 +198,9 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *g
                                           "#LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"};
     struct cli_table t;
     cli_table_init(&t, 9, headers);
-    describe_rows(ctx, rk, group, parts, &t);
+    rd_kafka_topic_partition_list_t *ends = cli_log_offsets(ctx, rk, parts, RD_KAFKA_OFFSET_END, &rc);
+    describe_rows(group, parts, ends, &t);  /* without ends: "-" (the error is printed) */
+    if (ends) rd_kafka_topic_partition_list_destroy(ends);
     size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
     const char *assignor = rd_kafka_ConsumerGroupDescription_partition_assignor(d);
     if (ctx->format == CLI_FORMAT_JSON) {
@@ -220,7 +224,7 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *g
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_topic_partition_list_destroy(committed);
     rd_kafka_event_destroy(ev);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 static int group_describe(struct cli_ctx *ctx, int argc, char **argv) {
@@ -361,13 +365,15 @@ static int plan_reset(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct re
             return cli_kafka_error(ctx, err, "offsets for time", NULL);
         }
     }
-    int rc = CLI_EXIT_OK;
+    int rc;
+    rd_kafka_topic_partition_list_t *starts = cli_log_offsets(ctx, rk, plan, RD_KAFKA_OFFSET_BEGINNING, &rc);
+    rd_kafka_topic_partition_list_t *ends = starts ? cli_log_offsets(ctx, rk, plan, RD_KAFKA_OFFSET_END, &rc) : NULL;
     for (int i = 0; i < plan->cnt && rc == CLI_EXIT_OK; i++) {
         rd_kafka_topic_partition_t *p = &plan->elems[i];
-        int64_t lo, hi;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, ctx->timeout_ms);
-        if (err) {
-            rc = cli_kafka_error(ctx, err, p->topic, "cannot read the partition's offsets");
+        int64_t lo = cli_offset_of(starts, p->topic, p->partition);
+        int64_t hi = cli_offset_of(ends, p->topic, p->partition);
+        if (lo < 0 || hi < 0) {
+            rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__PARTIAL, p->topic, "cannot read the partition's offsets");
             break;
         }
         const rd_kafka_topic_partition_t *cur = rd_kafka_topic_partition_list_find(committed, p->topic, p->partition);
@@ -387,6 +393,8 @@ static int plan_reset(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct re
         }
     }
     if (times) rd_kafka_topic_partition_list_destroy(times);
+    if (starts) rd_kafka_topic_partition_list_destroy(starts);
+    if (ends) rd_kafka_topic_partition_list_destroy(ends);
     return rc;
 }
 

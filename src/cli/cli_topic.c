@@ -224,10 +224,16 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *t
                                            "#LOG-START-OFFSET", "#LOG-END-OFFSET"};
     struct cli_table parts;
     cli_table_init(&parts, 7, pheaders);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(mt->partition_cnt);
+    for (int i = 0; i < mt->partition_cnt; i++) rd_kafka_topic_partition_list_add(list, topic, mt->partitions[i].id);
+    /* Offsets missing (an error printed) show as "-"; the rest still prints. */
+    int rc_starts, rc_ends;
+    rd_kafka_topic_partition_list_t *starts = cli_log_offsets(ctx, rk, list, RD_KAFKA_OFFSET_BEGINNING, &rc_starts);
+    rd_kafka_topic_partition_list_t *ends = cli_log_offsets(ctx, rk, list, RD_KAFKA_OFFSET_END, &rc_ends);
     for (int i = 0; i < mt->partition_cnt; i++) {
         const struct rd_kafka_metadata_partition *p = &mt->partitions[i];
         char ids[256];
-        int64_t lo, hi;
+        int64_t lo = cli_offset_of(starts, topic, p->id), hi = cli_offset_of(ends, topic, p->id);
         cli_table_cell(&parts, topic);
         cli_table_cellf(&parts, "%d", p->id);
         cli_table_cellf(&parts, "%d", p->leader);
@@ -235,15 +241,15 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *t
         cli_table_cell(&parts, ids);
         join_ids(ids, sizeof(ids), p->isrs, p->isr_cnt);
         cli_table_cell(&parts, ids);
-        if (rd_kafka_query_watermark_offsets(rk, topic, p->id, &lo, &hi, ctx->timeout_ms) == 0) {
-            cli_table_cellf(&parts, "%lld", (long long)lo);
-            cli_table_cellf(&parts, "%lld", (long long)hi);
-        } else {
-            cli_table_cell(&parts, NULL);
-            cli_table_cell(&parts, NULL);
-        }
+        if (lo >= 0) cli_table_cellf(&parts, "%lld", (long long)lo);
+        else cli_table_cell(&parts, NULL);
+        if (hi >= 0) cli_table_cellf(&parts, "%lld", (long long)hi);
+        else cli_table_cell(&parts, NULL);
     }
     cli_table_sort(&parts, 2);
+    if (starts) rd_kafka_topic_partition_list_destroy(starts);
+    if (ends) rd_kafka_topic_partition_list_destroy(ends);
+    rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_metadata_destroy(md);
 
     static const char *const cheaders[] = {"CONFIG", "VALUE", "SOURCE"};
@@ -283,6 +289,8 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *t
     }
     cli_table_free(&parts);
     cli_table_free(&cfg);
+    if (rc_starts > rc) rc = rc_starts;
+    if (rc_ends > rc) rc = rc_ends;
     return rc;
 }
 
