@@ -142,6 +142,11 @@ static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
     int rc = CLI_EXIT_OK;
     while (!interrupted && (!co->num || st->printed < co->num)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, CLI_CONSUME_POLL_MS);
+        if (!m || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* Caught up: what was printed goes out now even into a pipe
+             * (which stdio buffers fully), so --follow output is live. */
+            fflush(stdout);
+        }
         if (!m) {
             if (co->follow) continue;
             if (all_at_end(rk, st)) break;

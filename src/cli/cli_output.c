@@ -182,6 +182,15 @@ void cli_json_strn(FILE *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     fputc('"', out);
     for (size_t i = 0; i < n;) {
+        /* Runs of printable ASCII go out in one write: most text is that. */
+        size_t run = 0;
+        while (i + run < n && p[i + run] >= 0x20 && p[i + run] < 0x7f && p[i + run] != '"' && p[i + run] != '\\')
+            run++;
+        if (run) {
+            fwrite(p + i, 1, run, out);
+            i += run;
+            continue;
+        }
         unsigned char c = p[i];
         size_t len = utf8_sequence(p + i, n - i);
         if (c == '"' || c == '\\') {

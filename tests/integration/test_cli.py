@@ -13,6 +13,7 @@ being what `gregor help --markdown` prints.
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -366,6 +367,27 @@ def consume_group_commits():
         assert cli(b, "consume", topic, "--group", group).out.split() == ["m%d" % i for i in range(4, 10)]
         assert kp_committed(b, group) == {(topic, 0): 10}
         assert cli(b, "consume", topic, "--group", group).out == ""
+        # --follow waits for new records until Ctrl-C, then commits what it printed.
+        follower = unique_topic("g")
+        proc = subprocess.Popen([BIN, "consume", topic, "-b", b.bootstrap, "--group", follower, "--follow",
+                                 "-t", "%o:%v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            got = [proc.stdout.readline().decode().strip() for _ in range(10)]
+            assert got == ["%d:m%d" % (i, i) for i in range(10)], got
+            d = produce_all(producer(b.bootstrap), topic, [{"value": b"late%d" % i} for i in range(3)])
+            assert not d.errors
+            got = [proc.stdout.readline().decode().strip() for _ in range(3)]
+            assert got == ["10:late0", "11:late1", "12:late2"], got
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, (proc.returncode, err[-2000:])
+        assert not any(m.encode() in err for m in SANITIZER_MARKERS), err[-3000:]
+        assert kp_committed(b, follower) == {(topic, 0): 13}
+
         other = unique_topic("g")
         assert cli(b, "consume", topic, "--group", other, "--offset", "latest").out == ""
         cli(b, "consume", topic, "--group", other, "--no-commit", "--num", "2")
