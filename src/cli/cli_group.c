@@ -176,7 +176,45 @@ static void describe_rows(const char *group, const rd_kafka_topic_partition_list
     }
 }
 
-static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *group, int first) {
+/* "topic:0,1;other:3" */
+static void format_assignment(char *buf, size_t len, const rd_kafka_topic_partition_list_t *a) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; a && i < a->cnt && used < len; i++) {
+        int same_topic = i > 0 && strcmp(a->elems[i - 1].topic, a->elems[i].topic) == 0;
+        if (same_topic)
+            used += (size_t)snprintf(buf + used, len - used, ",%d", a->elems[i].partition);
+        else
+            used += (size_t)snprintf(buf + used, len - used, "%s%s:%d", i ? ";" : "", a->elems[i].topic,
+                                     a->elems[i].partition);
+    }
+}
+
+static void members_table(const char *group, const rd_kafka_ConsumerGroupDescription_t *d, struct cli_table *t) {
+    size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
+    for (size_t i = 0; i < members; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(d, i);
+        const rd_kafka_topic_partition_list_t *assigned =
+            rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(m));
+        rd_kafka_topic_partition_list_t *sorted =
+            assigned ? rd_kafka_topic_partition_list_copy(assigned) : rd_kafka_topic_partition_list_new(0);
+        rd_kafka_topic_partition_list_sort(sorted, NULL, NULL);
+        char text[4096];
+        format_assignment(text, sizeof(text), sorted);
+        cli_table_cell(t, group);
+        cli_table_cell(t, rd_kafka_MemberDescription_consumer_id(m));
+        cli_table_cell(t, rd_kafka_MemberDescription_group_instance_id(m));
+        cli_table_cell(t, rd_kafka_MemberDescription_host(m));
+        cli_table_cell(t, rd_kafka_MemberDescription_client_id(m));
+        cli_table_cellf(t, "%d", sorted->cnt);
+        cli_table_cell(t, sorted->cnt ? text : NULL);
+        rd_kafka_topic_partition_list_destroy(sorted);
+    }
+    cli_table_sort(t, 2);
+}
+
+static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *group, int show_members,
+                        int first) {
     const rd_kafka_ConsumerGroupDescription_t *d;
     int rc;
     rd_kafka_event_t *ev = describe_group(ctx, rk, group, &d, &rc);
@@ -201,6 +239,11 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *g
     rd_kafka_topic_partition_list_t *ends = cli_log_offsets(ctx, rk, parts, RD_KAFKA_OFFSET_END, &rc);
     describe_rows(group, parts, ends, &t);  /* without ends: "-" (the error is printed) */
     if (ends) rd_kafka_topic_partition_list_destroy(ends);
+    static const char *const mheaders[] = {"GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID",
+                                           "#PARTITIONS", "ASSIGNMENT"};
+    struct cli_table mt;
+    cli_table_init(&mt, 7, mheaders);
+    members_table(group, d, &mt);
     size_t members = rd_kafka_ConsumerGroupDescription_member_count(d);
     const char *assignor = rd_kafka_ConsumerGroupDescription_partition_assignor(d);
     if (ctx->format == CLI_FORMAT_JSON) {
@@ -212,15 +255,20 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *g
         cli_json_str(stdout, assignor && *assignor ? assignor : NULL);
         printf(",\"partitions\":");
         cli_table_json(&t, stdout);
+        printf(",\"member_list\":");
+        cli_table_json(&mt, stdout);
         putchar('}');
     } else {
         if (!first) putchar('\n');
         printf("group %s: state %s, %zu member%s%s%s\n\n", group, state_name(d), members, members == 1 ? "" : "s",
                assignor && *assignor ? ", assignor " : "", assignor && *assignor ? assignor : "");
-        if (cli_table_rows(&t)) cli_table_print(&t, stdout);
+        if (show_members && cli_table_rows(&mt)) cli_table_print(&mt, stdout);
+        else if (show_members) printf("(no active members)\n");
+        else if (cli_table_rows(&t)) cli_table_print(&t, stdout);
         else printf("(no committed offsets and no assigned partitions)\n");
     }
     cli_table_free(&t);
+    cli_table_free(&mt);
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_topic_partition_list_destroy(committed);
     rd_kafka_event_destroy(ev);
@@ -228,11 +276,12 @@ static int describe_one(const struct cli_ctx *ctx, rd_kafka_t *rk, const char *g
 }
 
 static int group_describe(struct cli_ctx *ctx, int argc, char **argv) {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS};
-    int c;
+    static const struct option opts[] = {{"members", no_argument, 0, 'm'}, CLI_COMMON_OPTIONS};
+    int c, show_members = 0;
     while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
         int r = cli_common_option(ctx, c, optarg);
         if (r >= CLI_STOP) return r - CLI_STOP;
+        if (c == 'm') show_members = 1;
     }
     if (optind >= argc) return cli_usage_error(ctx, "name the group(s) to describe");
     int rc;
@@ -240,7 +289,7 @@ static int group_describe(struct cli_ctx *ctx, int argc, char **argv) {
     if (!rk) return rc;
     if (ctx->format == CLI_FORMAT_JSON) putchar('[');
     for (int i = optind; i < argc; i++) {
-        int r = describe_one(ctx, rk, argv[i], i == optind);
+        int r = describe_one(ctx, rk, argv[i], show_members, i == optind);
         if (r > rc) rc = r;
     }
     if (ctx->format == CLI_FORMAT_JSON) printf("]\n");
@@ -559,7 +608,11 @@ const struct cli_command cli_group_commands[] = {
      "Columns as in Kafka's kafka-consumer-groups --describe: CURRENT-OFFSET is the\n"
      "committed offset, LOG-END-OFFSET the partition's high watermark, LAG their\n"
      "difference; \"-\" (null in JSON) where the group has committed nothing.\n"
-     "A group that does not exist is an error (GROUP_ID_NOT_FOUND, exit 1).\n",
+     "A group that does not exist is an error (GROUP_ID_NOT_FOUND, exit 1).\n"
+     "JSON output carries both the partitions and the member list.\n\n"
+     "Options:\n"
+     "  --members              list the members (id, instance id, host, client id,\n"
+     "                         assigned partitions) instead of the partitions\n",
      group_describe},
     {"group delete", "GROUP... [options]", "delete inactive groups and their committed offsets",
      "A group with active members is refused (NON_EMPTY_GROUP).\n", group_delete},

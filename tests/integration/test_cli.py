@@ -412,6 +412,7 @@ def group_describe_lag():
         assert len(desc) == 1 and desc[0]["group"] == group and desc[0]["state"] == "Empty", desc
         rows = {r["partition"]: r for r in desc[0]["partitions"]}
         assert set(rows) == {0, 1}, rows  # no commit, no assignment: not listed (as Kafka's tool)
+        assert desc[0]["member_list"] == []
         for p in (0, 1):
             assert rows[p]["current_offset"] == committed[(topic, p)]
             assert rows[p]["log_end_offset"] == counts[p]
@@ -443,6 +444,12 @@ def group_describe_lag():
             assert g["members"] == 1
             for r in g["partitions"]:
                 assert r["client_id"] == "lag-member" and r["consumer_id"] and r["host"], r
+            assert len(g["member_list"]) == 1, g
+            m = g["member_list"][0]
+            assert m["client_id"] == "lag-member" and m["partitions"] == 3, m
+            assert m["assignment"] == "%s:0,1,2" % topic and m["consumer_id"] == g["partitions"][0]["consumer_id"]
+            mrows = table_rows(cli(b, "group", "describe", group, "--members").out.split("\n\n", 1)[1])
+            assert [(r["CLIENT-ID"], r["PARTITIONS"]) for r in mrows] == [("lag-member", "3")], mrows
             p2 = [r for r in g["partitions"] if r["partition"] == 2][0]
             assert p2["current_offset"] is None and p2["lag"] is None and p2["log_end_offset"] == 4
             r = cli(b, "group", "reset-offsets", "--group", group, "--all-topics", "--to-earliest", rc=1)
