@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli_common.h"
 #include "cli/cli_output.h"
@@ -335,6 +336,9 @@ static int consume(struct cli_ctx *ctx, int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGPIPE, &sa, NULL);  /* `| head`: stop quietly, still commit */
         rc = consume_loop(ctx, rk, &co, &st);
+        /* A count for people at a terminal, as Kafka's console consumer
+         * prints; scripts reading stdout never see it. */
+        if (isatty(STDERR_FILENO)) fprintf(stderr, "consumed %llu records\n", (unsigned long long)st.printed);
         if (co.group && co.commit && st.printed) {
             rd_kafka_resp_err_t err = rd_kafka_commit(rk, NULL, 0);
             if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && rc == CLI_EXIT_OK)
