@@ -294,8 +294,9 @@ rd_kafka_t *cli_connect(const struct cli_ctx *ctx, rd_kafka_type_t type, rd_kafk
     const struct rd_kafka_metadata *md;
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, ctx->timeout_ms);
     if (e) {
-        fprintf(stderr, "gregor %s: cannot reach the cluster at %s: %s\n", ctx->command,
-                ctx->brokers, rd_kafka_err2name(e));
+        const char *name = rd_kafka_err2name(e);
+        fprintf(stderr, "gregor %s: cannot reach the cluster at %s: %s\n", ctx->command, ctx->brokers,
+                name[0] == '_' ? name + 1 : name);
         fprintf(stderr, "  hint: is a broker running there? Set the address with -b HOST:PORT "
                         "or GREGOR_BROKERS\n");
         rd_kafka_destroy(rk);
