@@ -130,6 +130,7 @@ struct produce_opts {
     const char *topic;
     const char *file;
     const char *key_sep;
+    const char *headers_delim; /* --parse-headers: ends a line's headers */
     int32_t partition;
     int nheaders;
     const char *headers[CLI_LIST_MAX];
@@ -138,8 +139,36 @@ struct produce_opts {
     int progress;  /* 0 never, 1 auto, 2 always on a tty */
 };
 
+/* Headers written as Kafka's console producer reads them with
+ * parse.headers: "name:value,name:value" (a name without ':' has a null
+ * value). */
+static void parse_line_headers(rd_kafka_headers_t *h, const char *s, size_t n) {
+    while (n > 0) {
+        const char *comma = memchr(s, ',', n);
+        size_t item = comma ? (size_t)(comma - s) : n;
+        const char *colon = memchr(s, ':', item);
+        if (colon)
+            rd_kafka_header_add(h, s, colon - s, colon + 1, (ssize_t)(item - (size_t)(colon - s) - 1));
+        else if (item)
+            rd_kafka_header_add(h, s, (ssize_t)item, NULL, 0);
+        if (!comma) break;
+        n -= item + 1;
+        s = comma + 1;
+    }
+}
+
 static int send_line(rd_kafka_t *rk, const struct produce_opts *po, const rd_kafka_headers_t *hdrs,
                      const char *line, long len) {
+    rd_kafka_headers_t *line_hdrs = NULL;
+    size_t delim_len = po->headers_delim ? strlen(po->headers_delim) : 0;
+    const char *delim = delim_len ? memmem(line, (size_t)len, po->headers_delim, delim_len) : NULL;
+    if (delim) {
+        line_hdrs = hdrs ? rd_kafka_headers_copy(hdrs) : rd_kafka_headers_new(8);
+        parse_line_headers(line_hdrs, line, (size_t)(delim - line));
+        len -= (long)(delim - line + (long)delim_len);
+        line = delim + delim_len;
+        hdrs = line_hdrs;
+    }
     const char *key = NULL, *value = line;
     size_t key_len = 0, value_len = (size_t)len;
     size_t sep_len = po->key_sep ? strlen(po->key_sep) : 0;
@@ -158,9 +187,12 @@ static int send_line(rd_kafka_t *rk, const struct produce_opts *po, const rd_kaf
             rk, RD_KAFKA_V_TOPIC(po->topic), RD_KAFKA_V_PARTITION(po->partition),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)value, value_len),
             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err != RD_KAFKA_RESP_ERR__QUEUE_FULL || interrupted) {
+            if (err && h) rd_kafka_headers_destroy(h);
+            if (line_hdrs) rd_kafka_headers_destroy(line_hdrs);
+            return err;
+        }
         if (h) rd_kafka_headers_destroy(h);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || interrupted) return err;
         rd_kafka_poll(rk, CLI_PRODUCE_QUEUE_WAIT_MS);
     }
 }
@@ -218,6 +250,7 @@ static int parse_produce_opts(struct cli_ctx *ctx, int argc, char **argv, struct
         {"header", required_argument, 0, 'H'},      {"partition", required_argument, 0, 'p'},
         {"compression", required_argument, 0, 'z'}, {"acks", required_argument, 0, 'a'},
         {"progress", no_argument, 0, 'P'},          {"no-progress", no_argument, 0, 'Q'},
+        {"parse-headers", no_argument, 0, 'R'},     {"headers-delimiter", required_argument, 0, 'D'},
         CLI_COMMON_OPTIONS};
     int c;
     int64_t v;
@@ -243,6 +276,13 @@ static int parse_produce_opts(struct cli_ctx *ctx, int argc, char **argv, struct
             break;
         case 'z': po->compression = optarg; break;
         case 'a': po->acks = optarg; break;
+        case 'R':
+            if (!po->headers_delim) po->headers_delim = "\t";
+            break;
+        case 'D':
+            if (!*optarg) return CLI_STOP + cli_usage_error(ctx, "--headers-delimiter cannot be empty");
+            po->headers_delim = optarg;
+            break;
         case 'P': po->progress = 2; break;
         case 'Q': po->progress = 0; break;
         }
@@ -344,6 +384,11 @@ const struct cli_command cli_produce_commands[] = {
      "  -f, --file FILE        read FILE instead of stdin\n"
      "  -k, --key-separator S  split each line into key S value\n"
      "  -H, --header NAME=VALUE  a header on every record (repeatable)\n"
+     "  --parse-headers        each line starts with its own headers, as with Kafka's\n"
+     "                         console producer: name:value,name:value<TAB>key:value\n"
+     "                         (a line without the tab has only the -H headers)\n"
+     "  --headers-delimiter S  end the line's headers with S instead of a tab\n"
+     "                         (implies --parse-headers)\n"
      "  -p, --partition N      send to partition N (default: by key, else sticky)\n"
      "  -z, --compression CODEC  none|gzip|snappy|lz4|zstd (default none)\n"
      "  --acks 0|1|all         acknowledgement level (default all)\n"

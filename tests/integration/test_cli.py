@@ -311,6 +311,26 @@ def produce_read_by_other_clients():
         for marker in SANITIZER_MARKERS:
             assert marker.encode() not in tty
 
+        # Per-line headers in Kafka's console-producer syntax, read back by kafka-python.
+        ht = create_topic(b.bootstrap, unique_topic("hdr"), 1)
+        cli(b, "produce", ht, "-k", ":", "--parse-headers", "-H", "fixed=f",
+            input=b"a:1,b:2\tk1:v1\nplain:v2\nnull\t:v3\n")
+        cli(b, "produce", ht, "--headers-delimiter", "|", input=b"x:y|just a value\n")
+        kc = KafkaConsumer(bootstrap_servers=b.bootstrap, api_version=API_VERSION, auto_offset_reset="earliest",
+                           enable_auto_commit=False, consumer_timeout_ms=5000)
+        kc.assign([KTopicPartition(ht, 0)])
+        recs = []
+        deadline = time.monotonic() + 60
+        while len(recs) < 4 and time.monotonic() < deadline:
+            for batch in kc.poll(timeout_ms=500).values():
+                recs.extend(batch)
+        kc.close()
+        assert [(r.key, r.value, r.headers) for r in recs] == [
+            (b"k1", b"v1", [("fixed", b"f"), ("a", b"1"), ("b", b"2")]),
+            (b"plain", b"v2", [("fixed", b"f")]),
+            (b"", b"v3", [("fixed", b"f"), ("null", None)]),
+            (None, b"just a value", [("x", b"y")])], recs
+
         r = cli(b, "produce", topic, "--partition", "9", rc=1, input=b"x\n")
         assert "UNKNOWN_PARTITION" in r.err
         cli(b, "produce", topic, "--file", os.path.join(b.tmp, "nope"), rc=2)
