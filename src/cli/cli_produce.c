@@ -374,7 +374,7 @@ out:
 
 const struct cli_command cli_produce_commands[] = {
     {"produce", "TOPIC [options]", "send records, one per input line, from stdin or a file",
-     "Each line (without its newline) is a record's value. With --key-separator,\n"
+     "Each line (without its newline, or CR LF) is a record's value. With --key-separator,\n"
      "the text before the first separator is the key and the rest the value; a\n"
      "line without the separator has no key. Records are acknowledged by the\n"
      "broker (acks=all) before the command ends; the count is printed at the end.\n"

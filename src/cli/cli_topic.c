@@ -512,8 +512,12 @@ static int topic_alter_config(struct cli_ctx *ctx, int argc, char **argv) {
         }
         printf("],\"validate_only\":%s}\n", validate_only ? "true" : "false");
     } else if (rc == CLI_EXIT_OK) {
-        for (int i = 0; i < nsets; i++) printf("topic %s: set %s\n", topic, sets[i]);
-        for (int i = 0; i < ndeletes; i++) printf("topic %s: deleted %s (back to the default)\n", topic, deletes[i]);
+        const char *verb = validate_only ? "would set" : "set";
+        for (int i = 0; i < nsets; i++) printf("topic %s: %s %s\n", topic, verb, sets[i]);
+        for (int i = 0; i < ndeletes; i++)
+            printf("topic %s: %s %s (back to the default)\n", topic, validate_only ? "would delete" : "deleted",
+                   deletes[i]);
+        if (validate_only) printf("validated by the broker; nothing changed\n");
     }
     rd_kafka_destroy(rk);
     return rc;
