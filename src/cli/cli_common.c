@@ -150,6 +150,12 @@ void cli_print_help(FILE *out, const struct cli_command *cmd) {
           out);
 }
 
+int64_t cli_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) {
     char *end;
     errno = 0;
@@ -297,8 +303,7 @@ rd_kafka_t *cli_connect(const struct cli_ctx *ctx, rd_kafka_type_t type, rd_kafk
         const char *name = rd_kafka_err2name(e);
         fprintf(stderr, "gregor %s: cannot reach the cluster at %s: %s\n", ctx->command, ctx->brokers,
                 name[0] == '_' ? name + 1 : name);
-        fprintf(stderr, "  hint: is a broker running there? Set the address with -b HOST:PORT "
-                        "or GREGOR_BROKERS\n");
+        fprintf(stderr, "  hint: %s\n", hint_for(RD_KAFKA_RESP_ERR__TRANSPORT));
         rd_kafka_destroy(rk);
         *exit_code = CLI_EXIT_UNREACHABLE;
         return NULL;
@@ -318,14 +323,11 @@ rd_kafka_AdminOptions_t *cli_admin_options(const struct cli_ctx *ctx, rd_kafka_t
 
 static rd_kafka_event_t *wait_event(const struct cli_ctx *ctx, rd_kafka_queue_t *queue,
                                     rd_kafka_event_type_t type) {
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    /* The admin request has its own timeout; a little more here lets
+     * its answer (an error) arrive rather than be cut off. */
+    int64_t deadline = cli_now_ms() + ctx->timeout_ms + 5000;
     for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        /* The admin request has its own timeout; a little more here lets
-         * its answer (an error) arrive rather than be cut off. */
-        long left = ctx->timeout_ms + 5000 - elapsed_ms;
+        int64_t left = deadline - cli_now_ms();
         if (left <= 0) return NULL;
         rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, (int)left);
         if (!ev) return NULL;

@@ -91,6 +91,8 @@ int cli_kafka_error(const struct cli_ctx *ctx, rd_kafka_resp_err_t err, const ch
 int cli_exit_for(rd_kafka_resp_err_t err);
 void cli_print_help(FILE *out, const struct cli_command *cmd);
 
+/* CLOCK_MONOTONIC in milliseconds, for timeouts and rates. */
+int64_t cli_now_ms(void);
 /* Strict number parsing: the whole string, within [min, max]. */
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* ISO 8601 date-time ("2026-11-25T17:00:00Z", "...+01:00", "...T17:00:00.250",

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli_common.h"
@@ -138,8 +137,7 @@ static int all_at_end(rd_kafka_t *rk, const struct consume_state *st) {
 
 static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct consume_opts *co,
                         struct consume_state *st) {
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t start_ms = cli_now_ms();
     int rc = CLI_EXIT_OK;
     while (!interrupted && (!co->num || st->printed < co->num)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, CLI_CONSUME_POLL_MS);
@@ -151,8 +149,7 @@ static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
         if (!m) {
             if (co->follow) continue;
             if (all_at_end(rk, st)) break;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            long waited_ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+            int64_t waited_ms = cli_now_ms() - start_ms;
             /* Without a single partition assigned (another member of the
              * group holds them all), there is no end to wait for. */
             if (!co->follow && st->printed == 0 && waited_ms > ctx->timeout_ms) {

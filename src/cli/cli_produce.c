@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli_common.h"
@@ -55,12 +54,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct progress {
     int enabled;
     int64_t total_bytes;  /* 0: unknown (a pipe) */
@@ -71,7 +64,7 @@ struct progress {
 static void progress_init(struct progress *p, FILE *in, int mode) {
     struct stat sb;
     memset(p, 0, sizeof(*p));
-    p->start_ms = now_ms();
+    p->start_ms = cli_now_ms();
     if (mode == 0 || !isatty(STDERR_FILENO)) return;  /* bars are for people */
     if (fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode)) {
         p->total_bytes = sb.st_size;
@@ -83,7 +76,7 @@ static void progress_init(struct progress *p, FILE *in, int mode) {
 
 static void progress_draw(struct progress *p, const struct produce_state *st, uint64_t sent, int force) {
     if (!p->enabled) return;
-    int64_t now = now_ms();
+    int64_t now = cli_now_ms();
     if (!force && (now - p->last_ms < CLI_PROGRESS_REDRAW_MS ||
                    (p->total_bytes == 0 && now - p->start_ms < CLI_PROGRESS_DELAY_MS)))
         return;
@@ -352,7 +345,7 @@ static int produce(struct cli_ctx *ctx, int argc, char **argv) {
     sa.sa_handler = on_interrupt;  /* no SA_RESTART: a blocked read returns */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int64_t start = now_ms();
+    int64_t start = cli_now_ms();
     uint64_t sent = 0;
     rc = produce_loop(ctx, rk, &po, in, &st, &sent);
     rd_kafka_flush(rk, ctx->timeout_ms + 5000);
@@ -365,7 +358,7 @@ static int produce(struct cli_ctx *ctx, int argc, char **argv) {
     } else if (st.delivered != sent && rc == CLI_EXIT_OK) {
         rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "flush", "records still unacknowledged");
     }
-    print_summary(ctx, &po, &st, sent, (double)(now_ms() - start) / 1000.0);
+    print_summary(ctx, &po, &st, sent, (double)(cli_now_ms() - start) / 1000.0);
 out:
     if (rk) rd_kafka_destroy(rk);
     if (in != stdin) fclose(in);
