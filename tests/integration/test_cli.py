@@ -478,6 +478,10 @@ def group_describe_lag():
             assert "NON_EMPTY_GROUP" in r.err, r.err
         finally:
             c.close()
+        topics = [t["topic"] for t in cli(b, "topic", "list", "--format", "json").json()]
+        assert "__consumer_offsets" in topics and topic in topics, topics
+        topics = [t["topic"] for t in cli(b, "topic", "list", "--exclude-internal", "--format", "json").json()]
+        assert "__consumer_offsets" not in topics and topic in topics, topics
         listed = cli(b, "group", "list", "--format", "json").json()
         assert any(g["group"] == group for g in listed), listed
         assert group in cli(b, "group", "list").out
