@@ -50,7 +50,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     if (st->failed++ == 0) {
         st->first_err = m->err;
-        snprintf(st->first_err_text, sizeof(st->first_err_text), "%s", rd_kafka_message_errstr(m));
+        /* Not rd_kafka_message_errstr: for a delivery report that is the
+         * record's payload. */
+        snprintf(st->first_err_text, sizeof(st->first_err_text), "%s", rd_kafka_err2str(m->err));
     }
 }
 

@@ -331,6 +331,12 @@ def produce_read_by_other_clients():
             (b"", b"v3", [("fixed", b"f"), ("null", None)]),
             (None, b"just a value", [("x", b"y")])], recs
 
+        # Records the broker refuses: exit 1, the Kafka error name, a hint, the count.
+        small = create_topic(b.bootstrap, unique_topic("small"), 1, config={"max.message.bytes": "1000"})
+        r = cli(b, "produce", small, "--format", "json", rc=1, input=b"x" * 5000 + b"\n")
+        assert r.json()["records"] == 0 and r.json()["failed"] == 1, r.out
+        assert "MSG_SIZE_TOO_LARGE" in r.err and "max.message.bytes" in r.err, r.err
+
         r = cli(b, "produce", topic, "--partition", "9", rc=1, input=b"x\n")
         assert "UNKNOWN_PARTITION" in r.err
         cli(b, "produce", topic, "--file", os.path.join(b.tmp, "nope"), rc=2)
