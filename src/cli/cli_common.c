@@ -30,6 +30,7 @@ int cli_common_option(struct cli_ctx *ctx, int opt, const char *arg) {
     switch (opt) {
     case 'b':
     case CLI_OPT_BROKERS:
+        if (!*arg) return CLI_STOP + cli_usage_error(ctx, "--brokers takes HOST:PORT[,HOST:PORT...]");
         ctx->brokers = arg;
         return 1;
     case CLI_OPT_FORMAT:

@@ -380,6 +380,7 @@ static int add_topic_spec(const struct cli_ctx *ctx, rd_kafka_t *rk, const char 
         for (int i = 0; i < mt->partition_cnt; i++)
             rd_kafka_topic_partition_list_add(out, topic, mt->partitions[i].id)->offset = RD_KAFKA_OFFSET_INVALID;
     } else {
+        int before = out->cnt;
         char *list = cli_xstrdup(colon + 1), *save = NULL;
         for (char *tok = strtok_r(list, ",", &save); tok && rc == CLI_EXIT_OK; tok = strtok_r(NULL, ",", &save)) {
             int64_t p;
@@ -391,6 +392,7 @@ static int add_topic_spec(const struct cli_ctx *ctx, rd_kafka_t *rk, const char 
                 rd_kafka_topic_partition_list_add(out, topic, (int32_t)p)->offset = RD_KAFKA_OFFSET_INVALID;
         }
         free(list);
+        if (rc == CLI_EXIT_OK && out->cnt == before) rc = cli_usage_error(ctx, "no partition in --topic %s", spec);
     }
     rd_kafka_metadata_destroy(md);
     return rc;

@@ -474,6 +474,7 @@ static int topic_alter_config(struct cli_ctx *ctx, int argc, char **argv) {
             sets[nsets++] = optarg;
         }
         if (c == 'd') {
+            if (!*optarg) return cli_usage_error(ctx, "--delete takes a config name");
             if (ndeletes == CLI_LIST_MAX) return cli_usage_error(ctx, "too many --delete");
             deletes[ndeletes++] = optarg;
         }
