@@ -36,7 +36,12 @@ static void print_overview(FILE *out) {
     fputs(other_commands, out);
     fputs("  help [COMMAND]         this overview, or a command's help\n", out);
     fputs("\nEvery command takes --help. The brokers come from -b/--brokers, else the\n"
-          "GREGOR_BROKERS environment variable, else " CLI_DEFAULT_BROKERS ".\n\nExit codes:\n",
+          "GREGOR_BROKERS environment variable, else " CLI_DEFAULT_BROKERS ".\n\n"
+          "Output is an aligned table for people; --format json prints the same data\n"
+          "for scripts: tables become arrays of objects keyed by the column names in\n"
+          "lower case with '_' for '-' (LOG-END-OFFSET: log_end_offset), numbers as\n"
+          "numbers, and \"-\" (no value) as null. Errors go to stderr with the Kafka\n"
+          "error name and a hint.\n\nExit codes:\n",
           out);
     fputs(exit_codes, out);
 }

@@ -131,6 +131,18 @@ def help_and_docs():
     cli(None, "group", "reset-offsets", "--group", "g", "--all-topics", rc=2)  # no target
     cli(None, "consume", "t", "--group", "g", "--offset", "5", rc=2)
     cli(None, "produce", rc=2)
+    # Bad values are refused before anything is sent.
+    for bad in (["topic", "list", "-b", ""], ["topic", "create", "x", "-p", "0"],
+                ["topic", "create", "x", "-c", "novalue"], ["topic", "alter-config", "x", "--delete", ""],
+                ["topic", "add-partitions", "x", "-p", "-1"], ["topic", "list", "--timeout", "0"],
+                ["group", "reset-offsets", "--group", "g", "--all-topics", "--to-datetime", "2026-13-45T99:00:00Z"],
+                ["group", "reset-offsets", "--group", "g", "--all-topics", "--to-offset", "-5"],
+                ["group", "reset-offsets", "--group", "g", "--all-topics", "--to-earliest", "--to-latest"],
+                ["consume", "t", "--from-time", "garbage"], ["consume", "t", "-p", "x"], ["consume", "t", "-n", "0"],
+                ["produce", "t", "-H", "=v"], ["produce", "t", "-k", ""], ["produce", "t", "--compression", "nope"],
+                ["topic", "list", "--prop", "no.such.property=1"]):
+        r = cli(None, *bad, rc=2)
+        assert "hint: see 'gregor" in r.err, (bad, r.err)
 
 
 @test
