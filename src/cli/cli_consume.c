@@ -26,7 +26,7 @@ static void on_interrupt(int sig) {
     interrupted = 1;
 }
 
-enum start_at { START_EARLIEST, START_LATEST, START_OFFSET, START_TIME };
+enum start_at { START_EARLIEST, START_LATEST, START_OFFSET, START_TAIL, START_TIME };
 
 struct consume_opts {
     const char *topic;
@@ -198,6 +198,7 @@ static rd_kafka_topic_partition_list_t *start_positions(const struct cli_ctx *ct
         rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, co->topic, p);
         tp->offset = co->start == START_EARLIEST ? RD_KAFKA_OFFSET_BEGINNING
                      : co->start == START_LATEST ? RD_KAFKA_OFFSET_END
+                     : co->start == START_TAIL   ? RD_KAFKA_OFFSET_TAIL(co->start_value)
                      : co->start_value;
     }
     *rc = CLI_EXIT_OK;
@@ -220,7 +221,8 @@ static int parse_start(struct cli_ctx *ctx, const char *arg, struct consume_opts
     if (strcmp(arg, "earliest") == 0 || strcmp(arg, "beginning") == 0) co->start = START_EARLIEST;
     else if (strcmp(arg, "latest") == 0 || strcmp(arg, "end") == 0) co->start = START_LATEST;
     else if (cli_parse_i64(arg, 0, INT64_MAX, &co->start_value) == 0) co->start = START_OFFSET;
-    else return CLI_STOP + cli_usage_error(ctx, "--offset takes earliest, latest or an offset");
+    else if (arg[0] == '-' && cli_parse_i64(arg + 1, 1, INT32_MAX, &co->start_value) == 0) co->start = START_TAIL;
+    else return CLI_STOP + cli_usage_error(ctx, "--offset takes earliest, latest, an offset or -N");
     return 0;
 }
 
@@ -263,7 +265,7 @@ static int parse_consume_opts(struct cli_ctx *ctx, int argc, char **argv, struct
     }
     if (argc - optind != 1) return CLI_STOP + cli_usage_error(ctx, "name one topic");
     co->topic = argv[optind];
-    if (co->group && (co->nparts || co->start == START_OFFSET || co->start == START_TIME))
+    if (co->group && (co->nparts || co->start == START_OFFSET || co->start == START_TAIL || co->start == START_TIME))
         return CLI_STOP + cli_usage_error(ctx, "with --group, the group's committed offsets decide where to "
                                                "start: --partition, --offset N and --from-time do not apply "
                                                "(--offset earliest|latest sets where a new group starts)");
@@ -356,9 +358,10 @@ const struct cli_command cli_consume_commands[] = {
      "at the group's committed offsets and commits the records it printed.\n\n"
      "Options:\n"
      "  -g, --group GROUP      consume as a member of GROUP\n"
-     "  -o, --offset WHERE     earliest (default), latest, or an offset; with\n"
-     "                         --group only earliest|latest: where a group\n"
-     "                         without committed offsets starts\n"
+     "  -o, --offset WHERE     earliest (default), latest, an offset, or -N (the\n"
+     "                         last N records of each partition); with --group\n"
+     "                         only earliest|latest: where a group without\n"
+     "                         committed offsets starts\n"
      "  --from-time TIME       the first record at or after TIME (ISO 8601 such as\n"
      "                         2026-11-25T17:00:00Z, or milliseconds since the epoch)\n"
      "  -p, --partition N      read only partition N (repeatable)\n"

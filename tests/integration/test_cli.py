@@ -379,6 +379,9 @@ def consume_reads_confluent_data():
         assert out[0] == "%s|1|0|k1|v1\t\"q\"|h=x1|%d|2|6" % (topic, t0 + 1000), out[0]
         assert cli(b, "consume", topic, "-p", "1", "-o", "8", "-t", "%k").out.split() == ["k17", "k19"]
         assert cli(b, "consume", topic, "-p", "0", "-o", "latest").out == ""
+        assert cli(b, "consume", topic, "-p", "1", "-o", "-2", "-t", "%k").out.split() == ["k17", "k19"]
+        assert cli(b, "consume", topic, "-p", "1", "-o", "-50", "-t", "%k").out.split() == \
+            ["k%d" % i for i in range(1, 20, 2)]
         assert len(cli(b, "consume", topic, "--num", "3").out.splitlines()) == 3
         got = cli(b, "consume", topic, "--from-time", str(t0 + 15500), "-t", "%k").out.split()
         assert sorted(k for k in got if k) == ["k16", "k17", "k18", "k19"], got
