@@ -25,6 +25,9 @@
 #define CLI_PROGRESS_DELAY_MS 1000
 #define CLI_PROGRESS_REDRAW_MS 200
 #define CLI_PROGRESS_WIDTH 30
+/* librdkafka's send queue, in KiB: its default (1 GiB) would let a fast
+ * reader of large lines hold that much; 64 MiB keeps a broker busy. */
+#define CLI_PRODUCE_QUEUE_KBYTES "65536"
 /* Poll step while waiting for room in librdkafka's queue. */
 #define CLI_PRODUCE_QUEUE_WAIT_MS 50
 
@@ -329,6 +332,7 @@ static int produce(struct cli_ctx *ctx, int argc, char **argv) {
      * command ends instead of retrying for librdkafka's default 5 min. */
     if (cli_conf_set(ctx, conf, "message.timeout.ms", timeout) != 0 ||
         cli_conf_set(ctx, conf, "acks", po.acks) != 0 ||
+        cli_conf_set(ctx, conf, "queue.buffering.max.kbytes", CLI_PRODUCE_QUEUE_KBYTES) != 0 ||
         (po.compression && cli_conf_set(ctx, conf, "compression.codec", po.compression) != 0)) {
         rd_kafka_conf_destroy(conf);
         goto out;
