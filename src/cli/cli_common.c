@@ -243,7 +243,8 @@ int cli_conf_set(const struct cli_ctx *ctx, rd_kafka_conf_t *conf, const char *k
 rd_kafka_conf_t *cli_conf_new(const struct cli_ctx *ctx) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char timeout[32];
-    snprintf(timeout, sizeof(timeout), "%d", ctx->timeout_ms);
+    /* librdkafka refuses socket timeouts under 10 ms. */
+    snprintf(timeout, sizeof(timeout), "%d", ctx->timeout_ms < 10 ? 10 : ctx->timeout_ms);
     if (cli_conf_set(ctx, conf, "bootstrap.servers", ctx->brokers) != 0 ||
         cli_conf_set(ctx, conf, "client.id", "gregor-cli") != 0 ||
         cli_conf_set(ctx, conf, "socket.timeout.ms", timeout) != 0)
