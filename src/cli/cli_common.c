@@ -5,6 +5,7 @@
 #include "cli/cli_common.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,26 @@ void cli_print_help(FILE *out, const struct cli_command *cmd) {
           "  -v, --verbose          show librdkafka's log lines\n"
           "  -h, --help             this text\n",
           out);
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+void cli_catch_interrupts(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int cli_interrupted(void) {
+    return interrupted != 0;
 }
 
 int64_t cli_now_ms(void) {

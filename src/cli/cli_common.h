@@ -91,6 +91,11 @@ int cli_kafka_error(const struct cli_ctx *ctx, rd_kafka_resp_err_t err, const ch
 int cli_exit_for(rd_kafka_resp_err_t err);
 void cli_print_help(FILE *out, const struct cli_command *cmd);
 
+/* SIGINT, SIGTERM and SIGPIPE (`| head`) stop a command gently: it
+ * finishes what it holds (deliveries, commits) and exits. Installed
+ * without SA_RESTART so a blocked read returns. */
+void cli_catch_interrupts(void);
+int cli_interrupted(void);
 /* CLOCK_MONOTONIC in milliseconds, for timeouts and rates. */
 int64_t cli_now_ms(void);
 /* Strict number parsing: the whole string, within [min, max]. */

@@ -5,7 +5,6 @@
  * it printed. Unless --follow, it stops when every partition it reads has
  * reached its end (librdkafka's partition EOF).
  */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,13 +17,6 @@
 /* Partitions one command reads: enough for any topic a person looks at,
  * bounding the per-partition end-of-log flags. */
 #define CLI_CONSUME_PARTITIONS_MAX 100000
-
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
 
 enum start_at { START_EARLIEST, START_LATEST, START_OFFSET, START_TAIL, START_TIME };
 
@@ -139,7 +131,7 @@ static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
                         struct consume_state *st) {
     int64_t start_ms = cli_now_ms();
     int rc = CLI_EXIT_OK;
-    while (!interrupted && (!co->num || st->printed < co->num)) {
+    while (!cli_interrupted() && (!co->num || st->printed < co->num)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, CLI_CONSUME_POLL_MS);
         if (!m || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             /* Caught up: what was printed goes out now even into a pipe
@@ -328,12 +320,7 @@ static int consume(struct cli_ctx *ctx, int argc, char **argv) {
         rc = start_reading(ctx, rk, &co, st.partitions);
     }
     if (rc == CLI_EXIT_OK) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_interrupt;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGPIPE, &sa, NULL);  /* `| head`: stop quietly, still commit */
+        cli_catch_interrupts();
         rc = consume_loop(ctx, rk, &co, &st);
         /* A count for people at a terminal, as Kafka's console consumer
          * prints; scripts reading stdout never see it. */

@@ -6,7 +6,6 @@
  * deliveries, so memory stays flat whatever the input size.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,13 +29,6 @@
 #define CLI_PRODUCE_QUEUE_KBYTES "65536"
 /* Poll step while waiting for room in librdkafka's queue. */
 #define CLI_PRODUCE_QUEUE_WAIT_MS 50
-
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
 
 struct produce_state {
     uint64_t delivered, failed, bytes_in;
@@ -185,7 +177,7 @@ static int send_line(rd_kafka_t *rk, const struct produce_opts *po, const rd_kaf
             rk, RD_KAFKA_V_TOPIC(po->topic), RD_KAFKA_V_PARTITION(po->partition),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)value, value_len),
             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err != RD_KAFKA_RESP_ERR__QUEUE_FULL || interrupted) {
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cli_interrupted()) {
             if (err && h) rd_kafka_headers_destroy(h);
             if (line_hdrs) rd_kafka_headers_destroy(line_hdrs);
             return err;
@@ -211,7 +203,7 @@ static int produce_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
     int rc = CLI_EXIT_OK;
     long len;
     uint64_t lineno = 0;
-    while (!interrupted && (len = read_line(in, line, CLI_PRODUCE_LINE_MAX)) != -1) {
+    while (!cli_interrupted() && (len = read_line(in, line, CLI_PRODUCE_LINE_MAX)) != -1) {
         lineno++;
         if (len == -2) {
             progress_clear(&prog);
@@ -224,14 +216,14 @@ static int produce_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
         rd_kafka_resp_err_t err = send_line(rk, po, hdrs, line, len);
         if (err) {
             progress_clear(&prog);
-            if (!interrupted) rc = cli_kafka_error(ctx, err, "produce", NULL);
+            if (!cli_interrupted()) rc = cli_kafka_error(ctx, err, "produce", NULL);
             break;
         }
         (*sent)++;
         rd_kafka_poll(rk, 0);
         progress_draw(&prog, st, *sent, 0);
     }
-    if (ferror(in) && !interrupted) {
+    if (ferror(in) && !cli_interrupted()) {
         fprintf(stderr, "gregor %s: reading input: %s\n", ctx->command, strerror(errno));
         rc = CLI_EXIT_USAGE;
     }
@@ -346,11 +338,7 @@ static int produce(struct cli_ctx *ctx, int argc, char **argv) {
         rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, po.topic, "no such partition");
         goto out;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_interrupt;  /* no SA_RESTART: a blocked read returns */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_interrupts();
     int64_t start = cli_now_ms();
     uint64_t sent = 0;
     rc = produce_loop(ctx, rk, &po, in, &st, &sent);
