@@ -1,7 +1,7 @@
 /*
  * The gregor command: `gregor broker [--config FILE] [--override key=value ...]`
- * starts a broker. Client-side subcommands (topics, produce, consume,
- * groups, bench) come with the CLI issue.
+ * starts a broker; `gregor bench` is the benchmark (src/cli/bench.c); every
+ * other command is a client command dispatched by cli_main (src/cli/).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include "broker/broker.h"
 #include "cli/bench.h"
+#include "cli/cli_common.h"
 #include "core/config.h"
 #include "core/log.h"
 
@@ -28,7 +29,6 @@ static void on_signal(int sig) {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: gregor broker [--config FILE] [--override key=value ...]\n"
-            "       gregor bench MODE [options]   (gregor bench --help)\n"
             "\n"
             "Starts a Gregor broker speaking the Kafka protocol. The config file uses\n"
             "Kafka's property names (see config/server.properties); --override sets\n"
@@ -104,13 +104,14 @@ static int run_broker(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "usage: gregor COMMAND [options]; see 'gregor help'\n");
+        return CLI_EXIT_USAGE;
     }
     if (strcmp(argv[1], "broker") == 0) return run_broker(argc - 2, argv + 2);
     if (strcmp(argv[1], "bench") == 0) return bench_main(argc - 1, argv + 1);
-    fprintf(stderr, "gregor: unknown command \"%s\"\n", argv[1]);
-    usage(stderr);
-    return 2;
+    int rc = cli_main(argc - 1, argv + 1);
+    if (rc >= 0) return rc;
+    fprintf(stderr, "gregor: unknown command \"%s\"; see 'gregor help'\n", argv[1]);
+    return CLI_EXIT_USAGE;
 }

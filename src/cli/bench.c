@@ -68,7 +68,7 @@ fail:
     return NULL;
 }
 
-static void usage(FILE *out) {
+void bench_usage(FILE *out) {
     fprintf(out,
         "usage: gregor bench MODE [options]\n"
         "\n"
@@ -244,7 +244,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
             o->broker_pid = (int)v;
             break;
         case OPT_JSON: o->json = 1; break;
-        case 'h': usage(stdout); return 1;
+        case 'h': bench_usage(stdout); return 1;
         default: return -1;
         }
     }

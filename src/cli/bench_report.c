@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "cli/cli_output.h"
+
 /* Points of the percentile spectrum written to JSON, for the latency plots:
  * denser towards the tail, where stalls show. */
 static const double spectrum_pcts[] = {0,    10,    25,    50,     75,     90,  95,
@@ -81,31 +83,17 @@ void report_print_table(const struct bench_report *r, FILE *out) {
     fprintf(out, "  %-22s %.2f\n", "client CPU s", r->client_cpu_s);
 }
 
-static void json_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 void report_print_json(const struct bench_report *r, FILE *out) {
     fprintf(out, "{\"tool\":");
-    json_string(out, r->tool);
+    cli_json_str(out, r->tool);
     fprintf(out, ",\"mode\":");
-    json_string(out, r->mode);
+    cli_json_str(out, r->mode);
     fprintf(out, ",\"params\":{");
     for (int i = 0; i < r->nparams; i++) {
         if (i) fputc(',', out);
-        json_string(out, r->keys[i]);
+        cli_json_str(out, r->keys[i]);
         fputc(':', out);
-        json_string(out, r->values[i]);
+        cli_json_str(out, r->values[i]);
     }
     fprintf(out, "},\"records\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f",
             (unsigned long long)r->records, (unsigned long long)r->bytes,
@@ -116,7 +104,7 @@ void report_print_json(const struct bench_report *r, FILE *out) {
     if (has_latency(r)) {
         const struct histogram *h = r->latency;
         fprintf(out, "{\"what\":");
-        json_string(out, r->latency_what ? r->latency_what : "");
+        cli_json_str(out, r->latency_what ? r->latency_what : "");
         fprintf(out,
                 ",\"count\":%llu,\"mean\":%.3f,\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
                 "\"max\":%.3f,\"spectrum\":[",
