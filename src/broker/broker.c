@@ -399,6 +399,7 @@ struct broker *broker_create(const struct broker_config *cfg) {
     struct broker *b = calloc(1, sizeof(*b));
     if (!b) return NULL;
     b->cfg = *cfg;
+    b->data_dir_fd = -1;
     b->stats.started_us = net_now_us();
     b->stats.started_wall_ms = net_wall_ms();
     /* log.dirs may list several directories; one node uses the first. */

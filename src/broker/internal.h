@@ -79,6 +79,7 @@ struct broker {
     struct broker_config cfg;
     struct net_loop *loop;
     char data_dir[PATH_MAX];
+    int data_dir_fd;                /* open from start to stop: its syncfs at shutdown reports every writeback error since */
     char cluster_id[32];
     struct topic *topic_buckets[TOPIC_BUCKETS];     /* by name */
     struct topic *topic_id_buckets[TOPIC_BUCKETS];  /* by id */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "core/metrics.h"
@@ -86,16 +87,20 @@ static bool syncs_deferred;
 
 void fio_defer_syncs(bool deferred) { syncs_deferred = deferred; }
 
-int fio_syncfs(const char *path) {
+int fio_syncfs(int fd) {
     int injected = fault_fire(FIO_FAULT_SYNC);
     if (injected != 0) return injected;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
     uint64_t start = monotonic_us();
     int rc = syncfs(fd) == 0 ? 0 : -errno;
     metrics_observe_us(&sync_latency, monotonic_us() - start);
-    close(fd);
     return rc;
+}
+
+bool fio_syncfs_reports_errors(void) {
+    struct utsname u;
+    int major = 0, minor = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+    return major > 5 || (major == 5 && minor >= 8);
 }
 
 int fio_fdatasync(int fd) {

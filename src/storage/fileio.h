@@ -42,11 +42,16 @@ int fio_parse_segment_name(const char *name, const char *suffix, int64_t *base_o
 /* Bulk durability, for closing many logs at shutdown: while deferred,
  * fio_fsync and fio_fdatasync do nothing and the caller owes one
  * fio_syncfs on the file system, which makes every file and directory
- * change on it durable at once (and reports any writeback error since the
- * last one, Linux 5.8+). A close costs about five syncs per partition;
- * 100,000 partitions took minutes to stop. Not for concurrent use. */
+ * change on it durable at once. A close costs about five syncs per
+ * partition; 100,000 partitions took minutes to stop. Not for concurrent
+ * use.
+ * Errors: syncfs reports a writeback error that happened on the file
+ * system since `fd` was opened (Linux 5.8+; earlier kernels report none,
+ * see fio_syncfs_reports_errors), so fd must have been opened before the
+ * writes it vouches for: the broker opens it at start. */
 void fio_defer_syncs(bool deferred);
-int fio_syncfs(const char *path);
+int fio_syncfs(int fd);
+bool fio_syncfs_reports_errors(void);
 
 /* Fault injection (tests): after `countdown` more successful operations
  * of that kind, the next one fails with -err (once). err = 0 disarms.

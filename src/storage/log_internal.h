@@ -56,6 +56,8 @@ int log_write_epochs(struct plog *log);
  * clean close and nothing was written since), removes it durably so a
  * crash from here on is recovered as one. */
 int log_begin_write(struct plog *log);
+/* Leftovers of interrupted work (.tmp, .deleted, .cleaned, .swap), which an open clears up. */
+bool log_stray_file(const char *name);
 /* Loads (checks) a segment left unloaded by a clean open; repairs it if
  * the check fails, after log_begin_write. */
 int log_load_segment(struct plog *log, struct segment *s);

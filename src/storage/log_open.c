@@ -63,6 +63,12 @@ static bool has_suffix(const char *name, const char *suffix) {
     return n >= m && strcmp(name + n - m, suffix) == 0;
 }
 
+bool log_stray_file(const char *name) {
+    for (size_t i = 0; i < sizeof(stray_suffixes) / sizeof(stray_suffixes[0]); i++)
+        if (has_suffix(name, stray_suffixes[i])) return true;
+    return false;
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
@@ -101,10 +107,7 @@ static int list_dir(struct plog *log, int dirfd, struct listing *ls, struct log_
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
         int64_t base;
-        bool stray = false;
-        for (size_t i = 0; i < sizeof(stray_suffixes) / sizeof(stray_suffixes[0]); i++)
-            stray = stray || has_suffix(e->d_name, stray_suffixes[i]);
-        if (stray) {
+        if (log_stray_file(e->d_name)) {
             log_warn("storage", "removing stray file dir=%s file=%s", log->dir, e->d_name);
             if (unlinkat(dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
         } else if (fio_parse_segment_name(e->d_name, ".log", &base) == 0) {

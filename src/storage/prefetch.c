@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/fileio.h"
+#include "storage/log_internal.h"
 
 struct log_prefetch {
     const char *const *dirs;
@@ -22,15 +24,15 @@ struct log_prefetch {
     pthread_t tids[];
 };
 
-/* Reads the whole file (bounded) or, for a segment's data, its tail. */
-static void warm_file(int dirfd, const char *name, bool tail_only) {
+/* Reads a segment file's tail, or a small file whole. */
+static void warm_file(int dirfd, const char *name, bool segment_file) {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOATIME);
     if (fd < 0) fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC); /* O_NOATIME needs ownership */
     if (fd < 0) return;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
-        off_t len = st.st_size < PREFETCH_FILE_BYTES_MAX ? st.st_size : PREFETCH_FILE_BYTES_MAX;
-        off_t from = tail_only ? st.st_size - len : 0;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (segment_file || st.st_size <= PREFETCH_SMALL_FILE_BYTES_MAX)) {
+        off_t len = st.st_size < PREFETCH_TAIL_BYTES ? st.st_size : PREFETCH_TAIL_BYTES;
+        off_t from = st.st_size - len;
         /* readahead() returns once the pages are read, which is the point:
          * each worker keeps one read in flight. */
         readahead(fd, from, (size_t)len);
@@ -58,7 +60,8 @@ static void warm_dir(const char *path) {
             if (base > last) last = base;
         } else if (fio_parse_segment_name(e->d_name, ".index", &base) != 0 &&
                    fio_parse_segment_name(e->d_name, ".timeindex", &base) != 0) {
-            warm_file(dirfd, e->d_name, false);
+            /* Leftovers of interrupted work are removed at open, not read. */
+            if (!log_stray_file(e->d_name)) warm_file(dirfd, e->d_name, false);
             continue;
         }
         struct stat st;
@@ -70,7 +73,7 @@ static void warm_dir(const char *path) {
         for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
             char name[FIO_SEGMENT_NAME_BYTES];
             fio_segment_name(name, last, suffixes[i]);
-            warm_file(dirfd, name, i == 0);
+            warm_file(dirfd, name, true);
         }
     }
     close(dirfd);
@@ -87,6 +90,12 @@ static void *prefetch_worker(void *arg) {
             uint32_t expect = i + 1;
             atomic_compare_exchange_strong(&p->next, &expect, opened);
             continue;
+        }
+        /* Too far ahead: what it warmed could be evicted before use. */
+        while (i >= atomic_load_explicit(&p->opened, memory_order_relaxed) + PREFETCH_WINDOW_DIRS &&
+               !atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
         }
         warm_dir(p->dirs[i]);
     }

@@ -15,10 +15,15 @@
 
 #include <stdint.h>
 
-/* Bounds the read-ahead of each file so one huge segment cannot hold a
- * worker for long: the opener reads the tail of the last segment and its
- * indexes, a fraction of this. */
-#define PREFETCH_FILE_BYTES_MAX (1024 * 1024)
+/* What a clean open reads of the last segment: the last index entries and
+ * the batches after the last indexed position (index.interval.bytes apart,
+ * 4 KiB by default), so the tail of each file; and small files whole.
+ * Bigger files are the ones an open does not read whole either. */
+#define PREFETCH_TAIL_BYTES (64 * 1024)
+#define PREFETCH_SMALL_FILE_BYTES_MAX (64 * 1024)
+/* Workers stay at most this many directories ahead of the opener, so what
+ * they warm is still cached when the opener gets there. */
+#define PREFETCH_WINDOW_DIRS 4096u
 #define PREFETCH_THREADS_MAX 256
 
 struct log_prefetch;

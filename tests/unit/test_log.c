@@ -1294,17 +1294,20 @@ static void test_bulk_close(void) {
     if (!b) return;
     append_one(b, 3, 1000, 40);
 
+    int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(rootfd >= 0);
     fio_defer_syncs(true);
     CHECK_EQ_INT(plog_close_prepare(a), 0);
     CHECK_EQ_INT(plog_close_prepare(b), 0);
     CHECK_EQ_INT(plog_close_prepare(a), 0); /* twice is harmless */
     fio_defer_syncs(false);
-    CHECK_EQ_INT(fio_syncfs(root), 0);
+    CHECK_EQ_INT(fio_syncfs(rootfd), 0);
     fio_defer_syncs(true);
     plog_close(a);
     plog_close_unclean(b);
     fio_defer_syncs(false);
-    CHECK_EQ_INT(fio_syncfs(root), 0);
+    CHECK_EQ_INT(fio_syncfs(rootfd), 0);
+    close(rootfd);
 
     path_of(marker, "clean-shutdown"); /* pdir is bulk-b */
     CHECK(!exists(marker));
