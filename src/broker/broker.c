@@ -207,6 +207,7 @@ static void housekeep_topic(void *opaque, struct topic *t) {
                 log_info("storage", "retention deleted segments topic=%s partition=%d count=%d log_start_offset=%lld",
                          t->name, i, rc, (long long)plog_start_offset(p->log));
         }
+        if (t->config.log.compact && pass->b->cleaner) cleaner_consider(pass->b->cleaner, p->log, pass->now_ms);
     }
 }
 
@@ -217,7 +218,9 @@ static void housekeeping(void *opaque) {
         pass.retention_due = true;
         b->last_retention_check_ms = pass.now_ms;
     }
+    if (b->cleaner) cleaner_tick_begin(b->cleaner);
     topic_each(b, housekeep_topic, &pass);
+    if (b->cleaner) cleaner_tick_end(b->cleaner, pass.now_ms);
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
 }
 
@@ -380,6 +383,8 @@ struct broker *broker_create(const struct broker_config *cfg) {
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
         nofile.rlim_cur / 4 < b->fetch_fd_budget)
         b->fetch_fd_budget = nofile.rlim_cur / 4;
+    b->cleaner = cleaner_create(&cfg->cleaner);
+    if (!b->cleaner) log_error("storage", "log compaction disabled: the cleaner could not start");
     b->last_retention_check_ms = net_wall_ms();
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
     log_info("broker", "started node_id=%d cluster_id=%s listener=%s:%d advertised=%s:%d data=%s topics=%u",
@@ -403,6 +408,7 @@ void broker_destroy(struct broker *b) {
     mlog_checkpoint(b);
     topics_close_all(b);
     mlog_close(b);
+    cleaner_destroy(b->cleaner); /* after the logs, which abandon their cleans */
     log_info("broker", "stopped cleanly");
     free(b);
 }
