@@ -309,6 +309,47 @@ def kill9_during_clean_keeps_log_consistent():
         check_compacted(recs, expected, first_dirty(d) or 0, "kafka-python after kills")
 
 
+@test(timeout=180)
+def interrupted_swap_completed_and_cleaned_file_discarded_at_open():
+    """The file states of a clean, set up by hand after a clean stop: a
+    crash after the commit (the .swap exists, an old segment and a stale
+    index of the new one are still there) is completed at open; a
+    .cleaned file (no commit yet) is discarded."""
+    with Broker(overrides=FAST_CLEANER) as b:
+        topic = unique_topic("swap")
+        create_topic(b.bootstrap, topic, 1, config={"cleanup.policy": "compact", "segment.bytes": "8192",
+                                                    "min.cleanable.dirty.ratio": "0.01"})
+        p = producer(b.bootstrap, **{"batch.num.messages": 10})
+        msgs = [{"key": b"k%02d" % (i % 40), "value": b"v%d:%s" % (i, b"z" * 50)} for i in range(2000)]
+        expected = {m["key"]: m["value"] for m in msgs}
+        assert not produce_all(p, topic, msgs).errors
+        d = part_dir(b, topic)
+        wait_cleaned(b, d)
+        fd = first_dirty(d)
+        b.stop()
+        files = log_files(d)
+        assert len(files) >= 2, files
+        first, nxt = files[0], files[1]
+        base, end = int(first[:20]), int(nxt[:20])
+        # After the commit: the new segment is still named .swap; one old
+        # segment of its range (an empty stand-in here) and a stale index remain.
+        swap = "%020d.%020d.log.swap" % (base, end)
+        os.rename(os.path.join(d, first), os.path.join(d, swap))
+        if base + 1 < end:
+            open(os.path.join(d, "%020d.log" % (base + 1)), "wb").write(b"garbage that must go")
+        open(os.path.join(d, "%020d.index" % base), "wb").write(b"\0" * 16)
+        # A clean that never committed.
+        open(os.path.join(d, "%020d.%020d.log.cleaned" % (end, end + 5)), "wb").write(b"partial")
+        os.unlink(os.path.join(d, "clean-shutdown"))
+        b.start()
+        names = os.listdir(d)
+        assert not [f for f in names if f.endswith(".swap") or f.endswith(".cleaned")], names
+        assert first in names, names
+        for lib, read in (("ck", ck_read), ("kp", kp_read)):
+            check_compacted(as_tuples(read(b, topic), lib), expected, fd, "%s after swap recovery" % lib)
+        assert "completed interrupted clean" in b.log_text()
+
+
 @test(timeout=240)
 def consumer_offsets_stay_bounded():
     overrides = dict(FAST_CLEANER, **{"offsets.topic.segment.bytes": 16384})
