@@ -46,6 +46,7 @@
 #include "protocol/records.h"
 #include "storage/cleaner_internal.h"
 #include "storage/fileio.h"
+#include "storage/index.h"
 #include "storage/log_internal.h"
 #include "storage/storage_limits.h"
 
@@ -332,7 +333,11 @@ static int out_write(struct cleaner *c, struct cleaner_job *job, struct out_file
 /* ------------------------------------------------------------ the clean */
 
 /* Scratch space of one thread's job, reused batch after batch. */
+struct out_file;
+struct out_indexes;
 struct scratch {
+    struct out_file *out;      /* the group file being written */
+    struct out_indexes *ix;    /* and its indexes */
     uint8_t *kept;        /* surviving records, uncompressed */
     size_t kept_cap;
     uint8_t *batch;       /* the rebuilt batch */
@@ -405,11 +410,14 @@ static bool record_survives(const struct cleaner_job *job, const struct dedupe_m
 }
 
 /* Writes what survives of one batch. */
+static int emit_batch(struct cleaner *c, struct cleaner_job *job, struct out_file *o, struct out_indexes *ix,
+                      const uint8_t *batch, uint32_t len);
+
 static int clean_batch(struct cleaner *c, struct cleaner_job *job, const struct dedupe_map *m, struct scratch *sc,
-                       struct out_file *o, const uint8_t *batch, const struct rb_header *h, bool drop_tombstones) {
+                       const uint8_t *batch, const struct rb_header *h, bool drop_tombstones) {
     uint32_t total = rb_total_bytes(h);
     if (h->base_offset >= job->clean_end || (h->attributes & (RB_ATTR_CONTROL | RB_ATTR_TRANSACTIONAL)))
-        return out_write(c, job, o, batch, total);
+        return emit_batch(c, job, sc->out, sc->ix, batch, total);
     const uint8_t *body;
     size_t body_len;
     uint8_t *owned;
@@ -432,7 +440,7 @@ static int clean_batch(struct cleaner *c, struct cleaner_job *job, const struct 
     }
     if (rc == 0 && walk < 0) rc = -EUCLEAN;
     job->records_removed += (uint64_t)(h->record_count - kept);
-    if (rc == 0 && kept == h->record_count) rc = out_write(c, job, o, batch, total);
+    if (rc == 0 && kept == h->record_count) rc = emit_batch(c, job, sc->out, sc->ix, batch, total);
     else if (rc == 0 && kept > 0) {
         size_t bound = RB_HEADER_BYTES + compression_compress_bound(rb_codec_of(h), kept_len);
         size_t out_len = kept_len;
@@ -450,7 +458,7 @@ static int clean_batch(struct cleaner *c, struct cleaner_job *job, const struct 
             rb_put_be32(sc->batch + RB_OFF_BATCH_LENGTH, nb - RB_LOG_OVERHEAD);
             rb_put_be32(sc->batch + RB_OFF_RECORD_COUNT, (uint32_t)kept);
             rb_put_be32(sc->batch + RB_OFF_CRC, rb_compute_crc(sc->batch, nb));
-            rc = out_write(c, job, o, sc->batch, nb);
+            rc = emit_batch(c, job, sc->out, sc->ix, sc->batch, nb);
         }
     }
     free(owned);
@@ -458,7 +466,7 @@ static int clean_batch(struct cleaner *c, struct cleaner_job *job, const struct 
 }
 
 static int clean_segment_into(struct cleaner *c, struct cleaner_job *job, const struct dedupe_map *m,
-                              struct scratch *sc, struct out_file *o, const struct clean_segment *s) {
+                              struct scratch *sc, const struct clean_segment *s) {
     struct seg_reader rd;
     int rc = reader_open(&rd, job->dir, s);
     if (rc != 0) return rc;
@@ -469,7 +477,7 @@ static int clean_segment_into(struct cleaner *c, struct cleaner_job *job, const 
     while (!atomic_load(&job->cancel) && (rc = reader_next(&rd, &batch, &h)) == 1) {
         job->bytes_read += rb_total_bytes(&h);
         throttle(c, job, rb_total_bytes(&h));
-        rc = clean_batch(c, job, m, sc, o, batch, &h, drop_tombstones);
+        rc = clean_batch(c, job, m, sc, batch, &h, drop_tombstones);
         if (rc != 0) break;
     }
     reader_close(&rd);
@@ -500,37 +508,87 @@ static int plan_groups(struct cleaner_job *job) {
     return 0;
 }
 
-static int group_path(const struct cleaner_job *job, const struct clean_group *g, char *path, size_t len) {
+static int group_path(const struct cleaner_job *job, const struct clean_group *g, const char *kind, char *path,
+                      size_t len) {
     char name[CLEAN_FILE_NAME_BYTES];
-    clean_file_name(name, g->base, g->end, CLEAN_CLEANED_SUFFIX);
+    clean_file_name(name, g->base, g->end, kind, CLEAN_CLEANED_SUFFIX);
     return snprintf(path, len, "%s/%s", job->dir, name) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static const char *const group_kinds[] = {".log", ".index", ".timeindex"};
+
+/* The indexes of the segment being written, kept by index_add_batch's
+ * rule like those of an appended segment. */
+struct out_indexes {
+    int fds[2]; /* offset index, time index */
+    struct offset_index oidx;
+    struct time_index tidx;
+    uint64_t bytes_since_index;
+    int64_t max_ts, max_ts_batch_offset;
+    struct index_cursor cur;
+};
+
+static int out_index_fd(void *ctx, int which) { return ((struct out_indexes *)ctx)->fds[which]; }
+
+/* Appends one batch to the group's file, with its index entries. */
+static int emit_batch(struct cleaner *c, struct cleaner_job *job, struct out_file *o, struct out_indexes *ix,
+                      const uint8_t *batch, uint32_t len) {
+    struct rb_header h;
+    if (rb_parse_header(batch, len, &h) != 0) return -EUCLEAN;
+    int rc = index_add_batch(&ix->oidx, &ix->tidx, &ix->cur, o->pos + o->len, h.base_offset, h.max_timestamp, len,
+                             job->index_interval_bytes, out_index_fd, ix);
+    return rc != 0 ? rc : out_write(c, job, o, batch, len);
+}
+
+static int open_group_files(const struct cleaner_job *job, const struct clean_group *g, int fds[3]) {
+    for (int i = 0; i < 3; i++) fds[i] = -1;
+    for (int i = 0; i < 3; i++) {
+        char path[4096];
+        int rc = group_path(job, g, group_kinds[i], path, sizeof(path));
+        if (rc != 0) return rc;
+        fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fds[i] < 0) return -errno;
+    }
+    return 0;
 }
 
 static int clean_group_file(struct cleaner *c, struct cleaner_job *job, const struct dedupe_map *m,
                             struct scratch *sc, struct clean_group *g) {
-    char path[4096];
-    int rc = group_path(job, g, path, sizeof(path));
-    if (rc != 0) return rc;
+    int fds[3];
     struct out_file o = {.cap = CLEANER_IO_BUFFER_BYTES};
-    o.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (o.fd < 0) return -errno;
-    if (!(o.buf = malloc(o.cap))) rc = -ENOMEM;
-    for (uint32_t i = 0; rc == 0 && i < g->count; i++) rc = clean_segment_into(c, job, m, sc, &o, &job->segs[g->first + i]);
+    struct out_indexes ix = {.max_ts = -1, .max_ts_batch_offset = -1};
+    ix.cur = (struct index_cursor){g->base, &ix.bytes_since_index, &ix.max_ts, &ix.max_ts_batch_offset};
+    int rc = open_group_files(job, g, fds);
+    o.fd = fds[0];
+    ix.fds[0] = fds[1];
+    ix.fds[1] = fds[2];
+    if (rc == 0 && !(o.buf = malloc(o.cap))) rc = -ENOMEM;
+    sc->out = &o;
+    sc->ix = &ix;
+    for (uint32_t i = 0; rc == 0 && i < g->count; i++) rc = clean_segment_into(c, job, m, sc, &job->segs[g->first + i]);
     if (rc == 0) rc = out_flush(c, job, &o);
-    /* The swap renames this file into place: its bytes must be durable first. */
-    if (rc == 0) rc = fio_fdatasync(o.fd);
+    /* As a seal does: the last time entry carries the segment's largest timestamp. */
+    if (rc == 0 && ix.max_ts >= 0 && (ix.tidx.entries == 0 || ix.max_ts > ix.tidx.last_ts) && !tidx_full(&ix.tidx))
+        rc = tidx_append(&ix.tidx, ix.fds[1], ix.max_ts, (uint32_t)(ix.max_ts_batch_offset - g->base));
+    /* The swap renames these files into place: their bytes must be durable first. */
+    for (int i = 0; rc == 0 && i < 3; i++) rc = fio_fdatasync(fds[i]);
     g->bytes_out = o.pos;
-    close(o.fd);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0) close(fds[i]);
     free(o.buf);
     return rc;
 }
 
-void cleaner_discard_outputs(const struct cleaner_job *job) {
-    for (uint32_t i = 0; i < job->ngroups; i++) {
-        char path[4096];
-        if (group_path(job, &job->groups[i], path, sizeof(path)) == 0) unlink(path);
+void cleaner_discard_groups(const struct cleaner_job *job, uint32_t first) {
+    for (uint32_t i = first; i < job->ngroups; i++) {
+        for (size_t k = 0; k < sizeof(group_kinds) / sizeof(group_kinds[0]); k++) {
+            char path[4096];
+            if (group_path(job, &job->groups[i], group_kinds[k], path, sizeof(path)) == 0) unlink(path);
+        }
     }
 }
+
+void cleaner_discard_outputs(const struct cleaner_job *job) { cleaner_discard_groups(job, 0); }
 
 static void run_job(struct cleaner *c, struct cleaner_job *job) {
     int64_t t0 = mono_ms();
@@ -740,8 +798,8 @@ bool cleaner_busy(struct cleaner *c) { return c->jobs > 0; }
 
 /* ------------------------------------------------------------ file names */
 
-void clean_file_name(char out[CLEAN_FILE_NAME_BYTES], int64_t base, int64_t end, const char *suffix) {
-    snprintf(out, CLEAN_FILE_NAME_BYTES, "%020lld.%020lld.log%s", (long long)base, (long long)end, suffix);
+void clean_file_name(char out[CLEAN_FILE_NAME_BYTES], int64_t base, int64_t end, const char *kind, const char *suffix) {
+    snprintf(out, CLEAN_FILE_NAME_BYTES, "%020lld.%020lld%s%s", (long long)base, (long long)end, kind, suffix);
 }
 
 static int parse_digits20(const char *p, int64_t *out) {

@@ -45,6 +45,7 @@ struct cleaner_job {
     int64_t now_ms;
     int64_t delete_retention_ms;   /* tombstones in a segment last written longer ago are removed */
     uint64_t segment_bytes;        /* merged groups stay within it */
+    uint32_t index_interval_bytes; /* for the cleaned segments' indexes */
     uint64_t generation;           /* the log's segment-set generation when prepared */
     uint64_t map_slots;            /* dedupe map size, a power of two */
 
@@ -59,16 +60,19 @@ struct cleaner_job {
     atomic_bool cancel;
 };
 
-/* Names of a group's temporary files: "<base 20 digits>.<end 20 digits>.log<suffix>". */
-#define CLEAN_FILE_NAME_BYTES 64
+/* Names of a group's temporary files: "<base 20 digits>.<end 20 digits><kind><suffix>",
+ * kind ".log", ".index" or ".timeindex". */
+#define CLEAN_FILE_NAME_BYTES 72
 #define CLEAN_CLEANED_SUFFIX ".cleaned"
 #define CLEAN_SWAP_SUFFIX ".swap"
-void clean_file_name(char out[CLEAN_FILE_NAME_BYTES], int64_t base, int64_t end, const char *suffix);
-/* Parses a name made by clean_file_name with that suffix: 0, or -1. */
+void clean_file_name(char out[CLEAN_FILE_NAME_BYTES], int64_t base, int64_t end, const char *kind, const char *suffix);
+/* Parses a ".log" name made by clean_file_name with that suffix: 0, or -1. */
 int clean_parse_file_name(const char *name, const char *suffix, int64_t *base, int64_t *end);
 
 void cleaner_job_free(struct cleaner_job *job);
-/* Removes the job's .cleaned files (those that exist). */
+/* Removes the .cleaned files (log and indexes) of groups from `first` on,
+ * those that exist; cleaner_discard_outputs: of every group. */
+void cleaner_discard_groups(const struct cleaner_job *job, uint32_t first);
 void cleaner_discard_outputs(const struct cleaner_job *job);
 
 #endif

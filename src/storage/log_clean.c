@@ -108,6 +108,7 @@ struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t
     job->now_ms = now_ms;
     job->delete_retention_ms = log->cfg.delete_retention_ms;
     job->segment_bytes = log->cfg.segment_bytes;
+    job->index_interval_bytes = log->cfg.index_interval_bytes;
     job->generation = log->generation;
     job->map_slots = map_slots;
     atomic_init(&job->cancel, false);
@@ -132,14 +133,27 @@ static bool job_still_valid(const struct plog *log, const struct cleaner_job *jo
 
 static int fsync_dir(int dirfd) { return fio_fsync(dirfd); }
 
+/* Moves the group's cleaned indexes into place (or drops them when the
+ * group is empty). A missing or bad one is rebuilt when the segment opens. */
+static void place_indexes(int dirfd, const struct clean_group *g) {
+    static const char *const kinds[] = {".index", ".timeindex"};
+    for (size_t i = 0; i < 2; i++) {
+        char from[CLEAN_FILE_NAME_BYTES], to[FIO_SEGMENT_NAME_BYTES];
+        clean_file_name(from, g->base, g->end, kinds[i], CLEAN_CLEANED_SUFFIX);
+        fio_segment_name(to, g->base, kinds[i]);
+        if (g->bytes_out > 0) renameat(dirfd, from, dirfd, to);
+        else unlinkat(dirfd, from, 0);
+    }
+}
+
 /* Swaps one group in; *opened gets the new segment (NULL if nothing
  * survived). Returns -errno; a failure after the commit point poisons the
  * log (the next open completes the swap). *committed tells which. */
-static int swap_group(struct plog *log, int dirfd, const struct cleaner_job *job, const struct clean_group *g,
-                      uint32_t idx, struct segment **opened, bool *committed) {
+static int swap_group(struct plog *log, int dirfd, const struct clean_group *g, uint32_t idx,
+                      struct segment **opened, bool *committed) {
     char cleaned[CLEAN_FILE_NAME_BYTES], swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
-    clean_file_name(cleaned, g->base, g->end, CLEAN_CLEANED_SUFFIX);
-    clean_file_name(swap, g->base, g->end, CLEAN_SWAP_SUFFIX);
+    clean_file_name(cleaned, g->base, g->end, ".log", CLEAN_CLEANED_SUFFIX);
+    clean_file_name(swap, g->base, g->end, ".log", CLEAN_SWAP_SUFFIX);
     fio_segment_name(final, g->base, ".log");
     *opened = NULL;
     *committed = false;
@@ -148,12 +162,21 @@ static int swap_group(struct plog *log, int dirfd, const struct cleaner_job *job
     if (rc != 0) return rc;
     *committed = true;
     for (uint32_t k = 0; k < g->count; k++) segment_unlink(log->segs[idx + k]);
+    /* The old segment of the same base is gone, indexes included: the new
+     * ones cannot be mistaken for its. A crash from here on is completed
+     * at open from the .swap, which also drops these indexes (rebuilt). */
+    place_indexes(dirfd, g);
     if (g->bytes_out > 0) rc = renameat(dirfd, swap, dirfd, final) != 0 ? -errno : 0;
     else rc = unlinkat(dirfd, swap, 0) != 0 ? -errno : 0;
     if (rc == 0) rc = fsync_dir(dirfd);
     if (rc == 0 && g->bytes_out > 0) {
+        /* The thread wrote the indexes: the cheap check suffices, and a
+         * failing one falls back to the full check, which rebuilds them. */
         struct segment_recovery rec = {0};
-        rc = segment_open(log->dir, g->base, SEGMENT_CHECK_FULL, true, log->cfg.index_interval_bytes, &rec, opened);
+        rc = segment_open(log->dir, g->base, SEGMENT_CHECK_TAIL, true, log->cfg.index_interval_bytes, &rec, opened);
+        if (rc == 0 && rec.indexes_rebuilt > 0)
+            log_warn("storage", "cleaned segment's indexes rebuilt dir=%s base_offset=%lld", log->dir,
+                     (long long)g->base);
     }
     return rc;
 }
@@ -170,7 +193,7 @@ static int apply(struct plog *log, struct cleaner_job *job) {
         uint32_t idx = g->first - removed;
         struct segment *ns;
         bool committed;
-        rc = swap_group(log, dirfd, job, g, idx, &ns, &committed);
+        rc = swap_group(log, dirfd, g, idx, &ns, &committed);
         if (!committed) break;
         unswapped = gi + 1;
         /* The old segments are closed and unlinked whatever happened after
@@ -186,12 +209,8 @@ static int apply(struct plog *log, struct cleaner_job *job) {
         }
     }
     /* Groups not swapped keep their old segments; drop their files. */
-    for (uint32_t i = unswapped; i < job->ngroups; i++) {
-        char cleaned[CLEAN_FILE_NAME_BYTES];
-        clean_file_name(cleaned, job->groups[i].base, job->groups[i].end, CLEAN_CLEANED_SUFFIX);
-        unlinkat(dirfd, cleaned, 0);
-    }
     close(dirfd);
+    cleaner_discard_groups(job, unswapped);
     log->generation++;
     log->max_ts_stale = true;
     log_after_start_moved(log);
@@ -305,7 +324,7 @@ int log_clean_recover(struct plog *log, int dirfd, struct log_recovery_report *r
     if (rc == 0 && sc.n > 0) rc = each_entry(dirfd, remove_replaced, &sc);
     for (uint32_t i = 0; rc == 0 && i < sc.n; i++) {
         char swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
-        clean_file_name(swap, sc.ranges[i].base, sc.ranges[i].end, CLEAN_SWAP_SUFFIX);
+        clean_file_name(swap, sc.ranges[i].base, sc.ranges[i].end, ".log", CLEAN_SWAP_SUFFIX);
         fio_segment_name(final, sc.ranges[i].base, ".log");
         struct stat st;
         if (fstatat(dirfd, swap, &st, 0) != 0) rc = -errno;

@@ -128,33 +128,16 @@ int segment_create(const char *dir, int64_t base_offset, struct segment **out) {
     return 0;
 }
 
+static int segment_index_fd(void *ctx, int which) { return which == 0 ? oidx_fd(ctx) : tidx_fd(ctx); }
+
 /* Keeps the in-memory max timestamp and adds index entries for a batch
  * about to live at pos; shared by appends and index rebuilds so both
- * produce identical indexes. */
+ * produce identical indexes (the rule is index_add_batch's). */
 static int segment_index_batch(struct segment *s, uint64_t pos, const struct rb_header *h,
                                uint32_t index_interval_bytes) {
-    if (h->max_timestamp > s->max_ts) {
-        s->max_ts = h->max_timestamp;
-        s->max_ts_batch_offset = h->base_offset;
-    }
-    if (s->bytes_since_index >= index_interval_bytes) {
-        int rc, fd;
-        /* A full index only makes lookups walk further; the log rolls
-         * before its next append. */
-        if (!oidx_full(&s->oidx)) {
-            if ((fd = oidx_fd(s)) < 0) return fd;
-            if ((rc = oidx_append(&s->oidx, fd, (uint32_t)(h->base_offset - s->base_offset), (uint32_t)pos)) != 0)
-                return rc;
-        }
-        if (s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) && !tidx_full(&s->tidx)) {
-            if ((fd = tidx_fd(s)) < 0) return fd;
-            if ((rc = tidx_append(&s->tidx, fd, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset))) != 0)
-                return rc;
-        }
-        s->bytes_since_index = 0;
-    }
-    s->bytes_since_index += rb_total_bytes(h);
-    return 0;
+    struct index_cursor cur = {s->base_offset, &s->bytes_since_index, &s->max_ts, &s->max_ts_batch_offset};
+    return index_add_batch(&s->oidx, &s->tidx, &cur, pos, h->base_offset, h->max_timestamp, rb_total_bytes(h),
+                           index_interval_bytes, segment_index_fd, s);
 }
 
 /* ---- load-time checks ---- */

@@ -193,6 +193,8 @@ def compaction_all_codecs_both_clients():
                 for off, k, v, h in recs:
                     assert h.get("seq") == v.split(b":")[1], "%s: header lost at offset %d" % (lib, off)
                 assert len(recs) < n / 10, len(recs)
+        # The threads wrote the cleaned segments' indexes: none needed a rebuild.
+        assert "indexes rebuilt" not in b.log_text()
         # A restart reads the cleaned logs (merged segments, gaps).
         b.restart()
         for topic, codecs, n, expected in runs:
@@ -261,7 +263,9 @@ def keyless_records_refused_on_compacted_topic():
             kp.send(topic, key=b"b", value=b"ok").get(timeout=30)
         finally:
             kp.close()
-        assert [k for _, k, _, _ in as_tuples(ck_read(b, topic), "ck")] == [b"a", b"a", b"b"]
+        # Whether "a"="1" went in depends on it sharing the refused batch; nothing keyless did.
+        keys = [k for _, k, _, _ in as_tuples(ck_read(b, topic), "ck")]
+        assert None not in keys and keys[-1] == b"b" and keys.count(b"a") >= 2, keys
         # A delete-policy topic still takes keyless records.
         other = unique_topic("keyless-ok")
         create_topic(b.bootstrap, other, 1)
@@ -301,12 +305,16 @@ def kill9_during_clean_keeps_log_consistent():
             time.sleep(rnd.uniform(0, 0.3))
             b.kill9()
             b.start()
+            # The cleaner may finish another clean while we read: take the
+            # cleaned point first (a later clean only removes records).
+            fd = first_dirty(d) or 0
             recs = as_tuples(ck_read(b, topic), "ck")
-            check_compacted(recs, expected, first_dirty(d) or 0, "round %d" % rnd_i)
+            check_compacted(recs, expected, fd, "round %d" % rnd_i)
         print("INFO kill9: %d of 10 kills landed while a .cleaned file was being written" % killed_mid_clean,
               flush=True)
+        fd = first_dirty(d) or 0
         recs = as_tuples(kp_read(b, topic), "kp")
-        check_compacted(recs, expected, first_dirty(d) or 0, "kafka-python after kills")
+        check_compacted(recs, expected, fd, "kafka-python after kills")
 
 
 @test(timeout=180)
