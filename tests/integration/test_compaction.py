@@ -240,6 +240,47 @@ def tombstones_kept_for_delete_retention_then_removed():
 
 
 @test(timeout=120)
+def compact_delete_retention_and_compaction_together():
+    overrides = dict(FAST_CLEANER, **{"log.retention.check.interval.ms": 500})
+    with Broker(overrides=overrides) as b:
+        topic = unique_topic("compdel")
+        create_topic(b.bootstrap, topic, 1, config={
+            "cleanup.policy": "compact,delete", "segment.bytes": "8192", "retention.ms": "600000",
+            "min.cleanable.dirty.ratio": "0.01"})
+        p = producer(b.bootstrap, **{"batch.num.messages": 10})
+        hour_ago = int(time.time() * 1000) - 3600 * 1000
+        old = [{"key": b"old-%d" % (i % 50), "value": b"o" * 100, "timestamp": hour_ago} for i in range(500)]
+        assert not produce_all(p, topic, old).errors
+        expected = {}
+        fresh = []
+        for i in range(1000):
+            k, v = b"new-%d" % (i % 50), b"n%d:%s" % (i, b"y" * 80)
+            fresh.append({"key": k, "value": v})
+            expected[k] = v
+        assert not produce_all(p, topic, fresh).errors
+        d = part_dir(b, topic)
+        c = consumer(b.bootstrap)
+        try:
+            # Retention by time drops the segments holding only hour-old records...
+            wait_for(lambda: c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)[0] > 0,
+                     timeout=60, what="retention to move the log start")
+        finally:
+            c.close()
+        # ...and the cleaner compacts what remains.
+        wait_cleaned(b, d)
+        fd = first_dirty(d)
+        for lib, read in (("ck", ck_read), ("kp", kp_read)):
+            recs = as_tuples(read(b, topic), lib)
+            last = {}
+            for _, k, v, _ in recs:
+                last[k] = v
+            assert all(last.get(k) == v for k, v in expected.items()), lib
+            old_left = [k for k in last if k.startswith(b"old-")]
+            assert len(old_left) < 50, "%s: retention removed no hour-old key" % lib
+            check_compacted([r for r in recs if r[1].startswith(b"new-")], expected, fd, lib)
+
+
+@test(timeout=120)
 def keyless_records_refused_on_compacted_topic():
     with Broker(overrides=FAST_CLEANER) as b:
         topic = unique_topic("nokey")
