@@ -89,7 +89,8 @@ struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t
  * the log's segments changed meanwhile. The log no longer owns the job
  * (the caller frees it). 0 when swapped. */
 int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_clean_ms);
-/* At open, before listing segments: completes swaps a crash interrupted. */
+/* At open, when the listing found <B>.<E>.log.swap files: completes the
+ * swaps a crash interrupted (the caller then lists the directory again). */
 int log_clean_recover(struct plog *log, int dirfd, struct log_recovery_report *rep);
 /* At open, once start and end are known: loads first_dirty. */
 void log_clean_load_checkpoint(struct plog *log, int dirfd);

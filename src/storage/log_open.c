@@ -50,6 +50,7 @@
 
 #include "core/log.h"
 #include "storage/cleaner.h"
+#include "storage/cleaner_internal.h"
 #include "storage/epoch_cache.h"
 #include "storage/fileio.h"
 #include "storage/log_internal.h"
@@ -79,6 +80,7 @@ struct listing {
     uint32_t nlogs;
     int64_t *indexes; /* bases of .index/.timeindex files, possibly repeated */
     uint32_t nindexes;
+    uint32_t swaps;   /* cleaner swaps a crash interrupted (log_clean.c completes them) */
 };
 
 static int push_base(int64_t **arr, uint32_t *n, int64_t base) {
@@ -106,7 +108,11 @@ static int list_dir(struct plog *log, int dirfd, struct listing *ls, struct log_
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        int64_t base;
+        int64_t base, end;
+        if (clean_parse_file_name(e->d_name, CLEAN_SWAP_SUFFIX, &base, &end) == 0) {
+            ls->swaps++;
+            continue;
+        }
         bool stray = false;
         for (size_t i = 0; i < sizeof(stray_suffixes) / sizeof(stray_suffixes[0]); i++)
             stray = stray || has_suffix(e->d_name, stray_suffixes[i]);
@@ -369,8 +375,16 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     }
     bool clean = faccessat(dirfd, LOG_CLEAN_MARKER, F_OK, 0) == 0;
     log->clean_marker = clean;
-    if ((rc = log_clean_recover(log, dirfd, rep)) != 0) goto out;
     if ((rc = list_dir(log, dirfd, &ls, rep)) != 0) goto out;
+    if (ls.swaps > 0) {
+        /* Rare (a crash in the middle of a swap), so the common open lists
+         * the directory once; this one lists it again once completed. */
+        free(ls.logs);
+        free(ls.indexes);
+        memset(&ls, 0, sizeof(ls));
+        if ((rc = log_clean_recover(log, dirfd, rep)) != 0) goto out;
+        if ((rc = list_dir(log, dirfd, &ls, rep)) != 0) goto out;
+    }
     rep->segments = ls.nlogs;
     remove_orphan_indexes(log, dirfd, &ls, rep);
     if ((rc = load_epochs(log, dirfd)) != 0) goto out;
