@@ -605,8 +605,10 @@ static void run_job(struct cleaner *c, struct cleaner_job *job) {
     for (uint32_t i = 0; rc == 0 && i < job->ngroups; i++) rc = clean_group_file(c, job, &m, &sc, &job->groups[i]);
     if (rc != 0) {
         cleaner_discard_outputs(job);
-        if (rc != -ECANCELED)
-            log_error("storage", "clean failed dir=%s errno=%d", job->dir, -rc);
+        /* A segment deleted meanwhile (retention on compact,delete, topic
+         * deletion) is expected; the swap would have been discarded anyway. */
+        if (rc == -ENOENT) log_info("storage", "clean abandoned: a segment went away dir=%s", job->dir);
+        else if (rc != -ECANCELED) log_error("storage", "clean failed dir=%s errno=%d", job->dir, -rc);
     }
     job->rc = rc;
     job->busy_ms = (uint64_t)(mono_ms() - t0);

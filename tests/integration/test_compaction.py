@@ -307,6 +307,15 @@ def keyless_records_refused_on_compacted_topic():
         # Whether "a"="1" went in depends on it sharing the refused batch; nothing keyless did.
         keys = [k for _, k, _, _ in as_tuples(ck_read(b, topic), "ck")]
         assert None not in keys and keys[-1] == b"b" and keys.count(b"a") >= 2, keys
+        # The compaction keys are described with Kafka's defaults.
+        a = admin(b.bootstrap)  # kept referenced until the future resolves
+        res = a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
+        described = list(res.values())[0].result(timeout=30)
+        got = {k: described[k].value for k in ("cleanup.policy", "min.cleanable.dirty.ratio", "delete.retention.ms",
+                                               "min.compaction.lag.ms", "max.compaction.lag.ms")}
+        assert got == {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.5",
+                       "delete.retention.ms": "86400000", "min.compaction.lag.ms": "0",
+                       "max.compaction.lag.ms": "9223372036854775807"}, got
         # A delete-policy topic still takes keyless records.
         other = unique_topic("keyless-ok")
         create_topic(b.bootstrap, other, 1)

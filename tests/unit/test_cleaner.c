@@ -249,6 +249,33 @@ static void test_tombstones(void) {
     free(s);
 }
 
+/* Below min.cleanable.dirty.ratio nothing is cleaned until the first
+ * dirty record is older than max.compaction.lag.ms. */
+static void test_max_compaction_lag(void) {
+    fresh("maxlag");
+    struct log_config cfg = compact_cfg();
+    cfg.min_cleanable_ratio = 0.99;
+    struct plog *log;
+    CHECK(plog_open(pdir, &cfg, &log, NULL) == 0);
+    int seq = 0;
+    while (seq < 1500) append_batch(log, &seq, 5, 50, false);
+    struct cleaner *c = new_cleaner(1 << 20, 1e308);
+    CHECK(clean_fully(c, log, 0)); /* everything dirty: ratio 1 */
+    int64_t cleaned = plog_first_dirty_offset(log);
+    CHECK(cleaned > 0);
+    while (seq < 1700) append_batch(log, &seq, 5, 50, false);
+    CHECK(clean_fully(c, log, 0));
+    CHECK_EQ_INT(plog_first_dirty_offset(log), cleaned); /* ratio now far below 0.99 */
+    cfg.max_compaction_lag_ms = 5000;
+    plog_set_config(log, &cfg);
+    CHECK(clean_fully(c, log, 0));
+    CHECK_EQ_INT(plog_first_dirty_offset(log), cleaned); /* not that old yet */
+    CHECK(clean_fully(c, log, 60 * 1000));
+    CHECK(plog_first_dirty_offset(log) > cleaned);
+    plog_close(log);
+    cleaner_destroy(c);
+}
+
 /* A clean throttled to a crawl is cancelled by closing its log: the close
  * returns promptly and no .cleaned file stays. */
 static void test_close_cancels(void) {
@@ -296,6 +323,7 @@ int main(void) {
     TEST_RUN(test_dedupe);
     TEST_RUN(test_small_map);
     TEST_RUN(test_tombstones);
+    TEST_RUN(test_max_compaction_lag);
     TEST_RUN(test_close_cancels);
     TEST_RUN(test_null_key_check);
     char cmd[PATH_BYTES];
