@@ -207,7 +207,9 @@ static void housekeep_topic(void *opaque, struct topic *t) {
                 log_info("storage", "retention deleted segments topic=%s partition=%d count=%d log_start_offset=%lld",
                          t->name, i, rc, (long long)plog_start_offset(p->log));
         }
-        if (t->config.log.compact && pass->b->cleaner) cleaner_consider(pass->b->cleaner, p->log, pass->now_ms);
+        /* Every log, not only compacted ones: a clean finished after the
+         * topic stopped being compacted must still be swapped or freed. */
+        if (pass->b->cleaner) cleaner_consider(pass->b->cleaner, p->log, pass->now_ms);
     }
 }
 

@@ -14,8 +14,8 @@
  * runs on the event loop, from the broker's housekeeping timer:
  *
  *     cleaner_tick_begin(c)
- *     for every compacted log: cleaner_consider(c, log, now)   (swaps finished work)
- *     cleaner_tick_end(c, now)                                (starts the dirtiest logs)
+ *     for every log: cleaner_consider(c, log, now)   (swaps finished work, picks candidates)
+ *     cleaner_tick_end(c, now)                       (starts the dirtiest logs)
  *
  * A job is owned by one log (struct plog's clean_job); closing or
  * removing the log abandons it (waiting for its thread to notice).
@@ -55,9 +55,10 @@ struct cleaner *cleaner_create(const struct cleaner_config *cfg);
 void cleaner_destroy(struct cleaner *c);
 
 void cleaner_tick_begin(struct cleaner *c);
-/* For a compacted log (log_config.compact): swaps in a finished clean of
- * it, or, when it is idle and dirty enough, makes it a candidate for
- * cleaner_tick_end. The log must stay open until cleaner_tick_end. */
+/* For every log, each pass: swaps in a finished clean of it, or, when it
+ * is compacted (log_config.compact), idle and dirty enough, makes it a
+ * candidate for cleaner_tick_end (cheap for the others). The log must stay
+ * open until cleaner_tick_end. */
 void cleaner_consider(struct cleaner *c, struct plog *log, int64_t now_ms);
 void cleaner_tick_end(struct cleaner *c, int64_t now_ms);
 void cleaner_get_stats(struct cleaner *c, struct cleaner_stats *out);
