@@ -172,6 +172,8 @@ struct cleaner {
     pthread_cond_t work;          /* a job was queued, or stop */
     pthread_cond_t done;          /* a job left JOB_RUNNING */
     struct cleaner_job *queue;    /* JOB_QUEUED jobs, oldest first */
+    char **unlinks;               /* retired segment files the threads remove */
+    uint32_t nunlinks;
     bool stop;
     uint32_t jobs;                /* jobs owned by logs (loop only) */
     uint64_t map_slots;           /* per job */
@@ -619,12 +621,40 @@ static void run_job(struct cleaner *c, struct cleaner_job *job) {
 
 /* ------------------------------------------------------------ threads */
 
+/* Removes the queued retired files; called and returns with c->mu held. */
+static void drain_unlinks(struct cleaner *c) {
+    while (c->nunlinks > 0) {
+        char *path = c->unlinks[--c->nunlinks];
+        pthread_mutex_unlock(&c->mu);
+        if (unlink(path) != 0 && errno != ENOENT)
+            log_warn("storage", "cannot remove retired segment file file=%s errno=%d", path, errno);
+        free(path);
+        pthread_mutex_lock(&c->mu);
+    }
+}
+
+void cleaner_defer_unlink(struct cleaner *c, const char *path) {
+    char *copy = NULL;
+    pthread_mutex_lock(&c->mu);
+    bool queued = c->nthreads > 0 && c->nunlinks < CLEANER_DEFERRED_UNLINKS_MAX && (copy = strdup(path)) != NULL;
+    if (queued) {
+        c->unlinks[c->nunlinks++] = copy;
+        pthread_cond_signal(&c->work);
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* No thread, or the queue is full: pay for it here rather than grow. */
+    if (!queued && unlink(path) != 0 && errno != ENOENT)
+        log_warn("storage", "cannot remove retired segment file file=%s errno=%d", path, errno);
+}
+
 static void *cleaner_thread(void *arg) {
     struct cleaner *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->stop && !c->queue) pthread_cond_wait(&c->work, &c->mu);
+        while (!c->stop && !c->queue && c->nunlinks == 0) pthread_cond_wait(&c->work, &c->mu);
+        drain_unlinks(c);
         if (c->stop) break;
+        if (!c->queue) continue;
         struct cleaner_job *job = c->queue;
         c->queue = job->next;
         job->next = NULL;
@@ -655,10 +685,11 @@ struct cleaner *cleaner_create(const struct cleaner_config *cfg) {
     uint64_t per_thread = (uint64_t)cfg->dedupe_buffer_bytes / (uint64_t)n;
     c->map_slots = pow2_floor(per_thread / CLEANER_MAP_ENTRY_BYTES);
     if (c->map_slots < CLEANER_MAP_SLOTS_MIN) c->map_slots = CLEANER_MAP_SLOTS_MIN;
+    c->unlinks = calloc(CLEANER_DEFERRED_UNLINKS_MAX, sizeof(*c->unlinks));
     c->cand = calloc((size_t)n, sizeof(*c->cand));
     c->cand_ratio = calloc((size_t)n, sizeof(*c->cand_ratio));
     c->threads = calloc((size_t)n, sizeof(*c->threads));
-    if (!c->cand || !c->cand_ratio || !c->threads) goto fail;
+    if (!c->unlinks || !c->cand || !c->cand_ratio || !c->threads) goto fail;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->io_mu, NULL);
     pthread_cond_init(&c->work, NULL);
@@ -675,6 +706,7 @@ struct cleaner *cleaner_create(const struct cleaner_config *cfg) {
     log_info("storage", "cleaner started threads=%d map_slots=%llu", n, (unsigned long long)c->map_slots);
     return c;
 fail:
+    free(c->unlinks);
     free(c->cand);
     free(c->cand_ratio);
     free(c->threads);
@@ -690,6 +722,10 @@ void cleaner_destroy(struct cleaner *c) {
     pthread_cond_broadcast(&c->work);
     pthread_mutex_unlock(&c->mu);
     for (int32_t i = 0; i < c->nthreads; i++) pthread_join(c->threads[i], NULL);
+    pthread_mutex_lock(&c->mu);
+    drain_unlinks(c); /* left by a thread that saw stop first */
+    pthread_mutex_unlock(&c->mu);
+    free(c->unlinks);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->io_mu);
     pthread_cond_destroy(&c->work);

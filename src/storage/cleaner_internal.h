@@ -70,6 +70,9 @@ void clean_file_name(char out[CLEAN_FILE_NAME_BYTES], int64_t base, int64_t end,
 int clean_parse_file_name(const char *name, const char *suffix, int64_t *base, int64_t *end);
 
 void cleaner_job_free(struct cleaner_job *job);
+/* Queues a retired segment file for a cleaner thread to unlink (at once
+ * on the caller's thread when there is none or the queue is full). */
+void cleaner_defer_unlink(struct cleaner *c, const char *path);
 /* Removes the .cleaned files (log and indexes) of groups from `first` on,
  * those that exist; cleaner_discard_outputs: of every group. */
 void cleaner_discard_groups(const struct cleaner_job *job, uint32_t first);

@@ -112,6 +112,20 @@ void segment_unlink(struct segment *s) {
     segment_close(s);
 }
 
+int segment_retire(struct segment *s, void (*on_retired)(void *ctx, const char *path), void *ctx) {
+    static const char *const suffixes[] = {SEGMENT_LOG_SUFFIX, SEGMENT_INDEX_SUFFIX, SEGMENT_TIMEINDEX_SUFFIX};
+    char path[PATH_MAX], retired[PATH_MAX + 16];
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (segment_path(s, suffixes[i], path) != 0) continue;
+        snprintf(retired, sizeof(retired), "%s%s", path, SEGMENT_RETIRED_SUFFIX);
+        if (rename(path, retired) == 0) on_retired(ctx, retired);
+        else if (errno != ENOENT && rc == 0) rc = -errno;
+    }
+    segment_close(s);
+    return rc;
+}
+
 int segment_create(const char *dir, int64_t base_offset, struct segment **out) {
     struct segment *s = segment_alloc(dir, base_offset);
     if (!s) return -ENOMEM;

@@ -100,6 +100,9 @@ _Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default be
 #define CLEANER_MAP_LOAD_MAX 0.75
 /* A tiny log.cleaner.dedupe.buffer.size still makes progress. */
 #define CLEANER_MAP_SLOTS_MIN 1024u
+/* Retired segment files (.deleted) waiting for a cleaner thread to
+ * unlink them; past this the event loop unlinks them itself. */
+#define CLEANER_DEFERRED_UNLINKS_MAX 4096
 /* Read and write buffers of a cleaner thread (each). */
 #define CLEANER_IO_BUFFER_BYTES (1024 * 1024)
 /* The I/O throttle measures its rate over windows this long. */
