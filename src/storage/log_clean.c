@@ -162,11 +162,24 @@ static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, cons
     *committed = false;
     if (renameat(dirfd, cleaned, dirfd, swap) != 0) return -errno;
     int rc = fsync_dir(dirfd);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        /* The .swap may or may not be durable: the next open decides (it
+         * completes the swap if so). Until then the old segments serve
+         * reads, and nothing new is written. */
+        log_poison(log, rc, "clean_commit");
+        return rc;
+    }
     *committed = true;
     /* Renamed away now, unlinked by a cleaner thread later: freeing the
      * blocks of a large file costs milliseconds, which the loop must not pay. */
-    for (uint32_t k = 0; k < g->count; k++) segment_retire(log->segs[idx + k], retire_file, cleaner);
+    for (uint32_t k = 0; k < g->count; k++) {
+        int rrc = segment_retire(log->segs[idx + k], retire_file, cleaner);
+        if (rc == 0) rc = rrc;
+    }
+    /* An old file still in place must not meet the new segment under its
+     * final name: leave the .swap for the next open to complete (the
+     * caller poisons the log). */
+    if (rc != 0) return rc;
     /* The old segment of the same base is gone, indexes included: the new
      * ones cannot be mistaken for its. A crash from here on is completed
      * at open from the .swap, which also drops these indexes (rebuilt). */
