@@ -678,6 +678,12 @@ def cmd_markdown(args):
         with open(notes) as f:
             w(f.read().rstrip())
         w("")
+    # Sections measured by their own scripts (bench/compaction), kept as written.
+    compaction = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compaction.md")
+    if os.path.exists(compaction) and not args.quick:
+        with open(compaction) as f:
+            w(f.read().rstrip())
+        w("")
 
     # ---- commands
     w("## Exact commands")

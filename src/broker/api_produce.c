@@ -4,6 +4,7 @@
  * rewritten), and answer with the offsets assigned.
  */
 #include "broker/internal.h"
+#include "storage/cleaner.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -82,6 +83,12 @@ static struct produce_result produce_partition(struct request_ctx *ctx, struct p
         rb_parse_header(data + pos, batch_bytes, &h);
         if (h.attributes & RB_ATTR_TRANSACTIONAL) {
             res.error = KAFKA_ERR_TRANSACTIONAL_ID_NOT_FOUND;  /* transactions are not served yet */
+            return res;
+        }
+        /* A compacted topic keeps the latest record per key: a record
+         * without one could never be compacted (Kafka: INVALID_RECORD). */
+        if (t->config.log.compact && cleaner_batch_has_null_key(data + pos, batch_bytes) != 0) {
+            res.error = KAFKA_ERR_INVALID_RECORD;
             return res;
         }
         if (batches == 0) first_header = h;

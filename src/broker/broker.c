@@ -272,6 +272,9 @@ static void housekeep_topic(void *opaque, struct topic *t) {
                 log_info("storage", "retention deleted segments topic=%s partition=%d count=%d log_start_offset=%lld",
                          t->name, i, rc, (long long)plog_start_offset(p->log));
         }
+        /* Every log, not only compacted ones: a clean finished after the
+         * topic stopped being compacted must still be swapped or freed. */
+        if (pass->b->cleaner) cleaner_consider(pass->b->cleaner, p->log, pass->now_ms);
     }
 }
 
@@ -282,7 +285,9 @@ static void housekeeping(void *opaque) {
         pass.retention_due = true;
         b->last_retention_check_ms = pass.now_ms;
     }
+    if (b->cleaner) cleaner_tick_begin(b->cleaner);
     topic_each(b, housekeep_topic, &pass);
+    if (b->cleaner) cleaner_tick_end(b->cleaner, pass.now_ms);
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
 }
 
@@ -448,6 +453,8 @@ struct broker *broker_create(const struct broker_config *cfg) {
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
         nofile.rlim_cur / 4 < b->fetch_fd_budget)
         b->fetch_fd_budget = nofile.rlim_cur / 4;
+    b->cleaner = cleaner_create(&cfg->cleaner);
+    if (!b->cleaner) log_error("storage", "log compaction disabled: the cleaner could not start");
     b->last_retention_check_ms = net_wall_ms();
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
     /* Last, so that readiness means storage and groups are loaded. An
@@ -478,6 +485,7 @@ void broker_destroy(struct broker *b) {
     mlog_checkpoint(b);
     topics_close_all(b);
     mlog_close(b);
+    cleaner_destroy(b->cleaner); /* after the logs, which abandon their cleans */
     log_info("broker", "stopped cleanly");
     free(b);
 }

@@ -91,6 +91,7 @@ struct broker {
     uint64_t fetch_fd_budget;        /* descriptors queued fetch responses may hold */
     uint64_t housekeeping_timer;
     int64_t last_retention_check_ms;
+    struct cleaner *cleaner;          /* log compaction threads; NULL if they could not start */
     struct group_coordinator *groups;   /* consumer groups (src/group) */
     struct http_server *admin;          /* admin.listener, NULL when off */
     bool ready;                         /* storage and groups loaded, serving */

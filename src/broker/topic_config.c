@@ -88,14 +88,38 @@ static int v_index_interval(const char *v, const char **why) {
     return check_int_min(v, 0, why, "index.interval.bytes must be an integer >= 0");
 }
 
+static int v_dirty_ratio(const char *v, const char **why) {
+    char *end;
+    errno = 0;
+    double x = v && *v ? strtod(v, &end) : -1;
+    if (!v || !*v || errno || *end || !(x >= 0 && x <= 1)) {
+        *why = "min.cleanable.dirty.ratio must be a number between 0 and 1";
+        return -1;
+    }
+    return 0;
+}
+static int v_min_lag(const char *v, const char **why) {
+    return check_long_min(v, 0, why, "min.compaction.lag.ms must be an integer >= 0");
+}
+static int v_max_lag(const char *v, const char **why) {
+    return check_long_min(v, 1, why, "max.compaction.lag.ms must be an integer >= 1");
+}
+static int v_delete_retention(const char *v, const char **why) {
+    return check_long_min(v, 0, why, "delete.retention.ms must be an integer >= 0");
+}
+
 const struct topic_config_key topic_config_keys[] = {
     {"cleanup.policy", "log.cleanup.policy", v_cleanup_policy},
     {"compression.type", "compression.type", v_compression},
+    {"delete.retention.ms", "log.cleaner.delete.retention.ms", v_delete_retention},
     {"flush.messages", "log.flush.interval.messages", v_flush_messages},
     {"flush.ms", "log.flush.interval.ms", v_flush_ms},
     {"index.interval.bytes", "log.index.interval.bytes", v_index_interval},
+    {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", v_max_lag},
     {"max.message.bytes", "message.max.bytes", v_max_message_bytes},
     {"message.timestamp.type", "log.message.timestamp.type", v_timestamp_type},
+    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", v_dirty_ratio},
+    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", v_min_lag},
     {"min.insync.replicas", "min.insync.replicas", v_min_insync},
     {"retention.bytes", "log.retention.bytes", v_retention_bytes},
     {"retention.ms", "log.retention.ms", v_retention_ms},
@@ -127,6 +151,10 @@ const char *broker_config_default_text(const struct broker *b, const char *key, 
     else if (strcmp(key, "log.retention.ms") == 0) snprintf(buf, len, "%" PRId64, c->log.retention_ms);
     else if (strcmp(key, "log.segment.bytes") == 0) snprintf(buf, len, "%" PRIu64, c->log.segment_bytes);
     else if (strcmp(key, "log.roll.ms") == 0) snprintf(buf, len, "%" PRId64, c->log.segment_ms);
+    else if (strcmp(key, "log.cleaner.delete.retention.ms") == 0) snprintf(buf, len, "%" PRId64, c->log.delete_retention_ms);
+    else if (strcmp(key, "log.cleaner.max.compaction.lag.ms") == 0) snprintf(buf, len, "%" PRId64, c->log.max_compaction_lag_ms);
+    else if (strcmp(key, "log.cleaner.min.compaction.lag.ms") == 0) snprintf(buf, len, "%" PRId64, c->log.min_compaction_lag_ms);
+    else if (strcmp(key, "log.cleaner.min.cleanable.ratio") == 0) snprintf(buf, len, "%g", c->log.min_cleanable_ratio);
     else return NULL;
     return buf;
 }
@@ -161,7 +189,12 @@ void topic_config_apply(struct broker *b, struct topic *t) {
         else if (strcmp(k, "retention.ms") == 0) tc->log.retention_ms = x;
         else if (strcmp(k, "segment.bytes") == 0) tc->log.segment_bytes = (uint64_t)x;
         else if (strcmp(k, "segment.ms") == 0) tc->log.segment_ms = x;
+        else if (strcmp(k, "delete.retention.ms") == 0) tc->log.delete_retention_ms = x;
+        else if (strcmp(k, "max.compaction.lag.ms") == 0) tc->log.max_compaction_lag_ms = x;
+        else if (strcmp(k, "min.compaction.lag.ms") == 0) tc->log.min_compaction_lag_ms = x;
+        else if (strcmp(k, "min.cleanable.dirty.ratio") == 0) tc->log.min_cleanable_ratio = strtod(v, NULL);
     }
+    tc->log.compact = strstr(tc->cleanup_policy, "compact") != NULL;
     /* Retention deletes only where the policy says "delete": a compacted
      * topic (such as __consumer_offsets) keeps every key's latest value. */
     if (!strstr(tc->cleanup_policy, "delete")) {

@@ -24,6 +24,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "storage/prefetch.h"
+#include "storage/storage_limits.h"
 
 /* A broker properties file is a few kilobytes; a megabyte means the wrong
  * file was given, and bounding it keeps the parse a single allocation. */
@@ -86,6 +87,10 @@ static int set_cleanup_policy(struct broker_config *cfg, const struct key_spec *
                               char *err, int err_len);
 static int set_admin_listener(struct broker_config *cfg, const struct key_spec *spec, const char *value,
                               char *err, int err_len);
+static int set_cleaner_ratio(struct broker_config *cfg, const struct key_spec *spec, const char *value,
+                             char *err, int err_len);
+static int set_cleaner_io_rate(struct broker_config *cfg, const struct key_spec *spec, const char *value,
+                               char *err, int err_len);
 
 #define F(member) offsetof(struct broker_config, member)
 #define INT_KEY(k, member, type, lo, hi) \
@@ -139,9 +144,20 @@ static const struct key_spec keys[] = {
     /* Kafka's Selector turns idle expiry off for a negative value. */
     UNLIMITED_KEY("connections.max.idle.ms", connections_max_idle_ms, FIELD_I64, 1, INT64_MAX, 1, ALIAS_NONE, 0),
     SPECIAL_KEY("log.cleanup.policy", set_cleanup_policy, ALIAS_NONE, 0),
+    /* Compaction (src/storage/cleaner.c). */
+    BOOL_KEY("log.cleaner.enable", cleaner.enable),
+    INT_KEY("log.cleaner.threads", cleaner.threads, FIELD_I32, 1, CLEANER_THREADS_MAX),
+    INT_KEY("log.cleaner.dedupe.buffer.size", cleaner.dedupe_buffer_bytes, FIELD_I64, 1, INT64_MAX),
+    SPECIAL_KEY("log.cleaner.io.max.bytes.per.second", set_cleaner_io_rate, ALIAS_NONE, 0),
+    INT_KEY("log.cleaner.backoff.ms", cleaner.backoff_ms, FIELD_I64, 0, INT64_MAX),
+    SPECIAL_KEY("log.cleaner.min.cleanable.ratio", set_cleaner_ratio, ALIAS_NONE, 0),
+    INT_KEY("log.cleaner.min.compaction.lag.ms", log.min_compaction_lag_ms, FIELD_I64, 0, INT64_MAX),
+    INT_KEY("log.cleaner.max.compaction.lag.ms", log.max_compaction_lag_ms, FIELD_I64, 1, INT64_MAX),
+    INT_KEY("log.cleaner.delete.retention.ms", log.delete_retention_ms, FIELD_I64, 0, INT64_MAX),
     CHOICE_KEY("compression.type", compression_type, compression_choices),
     INT_KEY("min.insync.replicas", min_insync_replicas, FIELD_I32, 1, INT32_MAX),
     INT_KEY("offsets.topic.num.partitions", offsets_topic_num_partitions, FIELD_I32, 1, LIMIT_PARTITIONS_PER_TOPIC_MAX),
+    INT_KEY("offsets.topic.segment.bytes", offsets_topic_segment_bytes, FIELD_I32, 1, INT32_MAX),
     /* Consumer groups (src/group). */
     ALIAS_INT_KEY("offsets.retention.minutes", offsets_retention_ms, FIELD_I64, 1, INT32_MAX, MS_PER_MINUTE, ALIAS_NONE, 0),
     INT_KEY("offsets.retention.check.interval.ms", offsets_retention_check_interval_ms, FIELD_I64, 1, INT64_MAX),
@@ -175,8 +191,6 @@ static const struct key_spec keys[] = {
     IGNORED_KEY("zookeeper.connect"),
     IGNORED_KEY("zookeeper.connection.timeout.ms"),
     IGNORED_KEY("metadata.log.dir"),
-    IGNORED_KEY("log.cleaner.enable"),
-    IGNORED_KEY("log.cleaner.threads"),
     IGNORED_KEY("replica.lag.time.max.ms"),
     IGNORED_KEY("auto.leader.rebalance.enable"),
     IGNORED_KEY("unclean.leader.election.enable"),
@@ -231,9 +245,16 @@ void config_defaults(struct broker_config *cfg) {
     cfg->max_connections = INT32_MAX;
     cfg->connections_max_idle_ms = 600000;
     copy_text(cfg->cleanup_policy, sizeof(cfg->cleanup_policy), "delete");
+    cfg->cleaner = (struct cleaner_config){.enable = true, .threads = 1, .dedupe_buffer_bytes = 128 * 1024 * 1024,
+                                           .io_max_bytes_per_second = 1.7976931348623157e308, .backoff_ms = 15000};
+    cfg->log.min_cleanable_ratio = 0.5;
+    cfg->log.min_compaction_lag_ms = 0;
+    cfg->log.max_compaction_lag_ms = INT64_MAX;
+    cfg->log.delete_retention_ms = 86400000; /* one day, as Kafka */
     copy_text(cfg->compression_type, sizeof(cfg->compression_type), "producer");
     cfg->min_insync_replicas = 1;
     cfg->offsets_topic_num_partitions = 50;
+    cfg->offsets_topic_segment_bytes = 104857600;
     cfg->offsets_retention_ms = 10080 * MS_PER_MINUTE;  /* seven days, as Kafka */
     cfg->offsets_retention_check_interval_ms = 600000;
     cfg->offset_metadata_max_bytes = 4096;
@@ -591,6 +612,31 @@ static int set_cleanup_policy(struct broker_config *cfg, const struct key_spec *
     return 0;
 }
 
+/* Kafka's double settings: a finite decimal within [min, max]. */
+static int parse_double_key(const struct key_spec *spec, const char *value, double min, double max, double *out,
+                            char *err, int err_len) {
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !(v >= min && v <= max)) {
+        set_err(err, err_len, "%s: expected a number between %g and %g, got \"%s\"", spec->key, min, max, value);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_cleaner_ratio(struct broker_config *cfg, const struct key_spec *spec, const char *value,
+                             char *err, int err_len) {
+    return parse_double_key(spec, value, 0, 1, &cfg->log.min_cleanable_ratio, err, err_len);
+}
+
+static int set_cleaner_io_rate(struct broker_config *cfg, const struct key_spec *spec, const char *value,
+                               char *err, int err_len) {
+    return parse_double_key(spec, value, 1, 1.7976931348623157e308, &cfg->cleaner.io_max_bytes_per_second, err,
+                            err_len);
+}
+
 /* ---- properties file ---- */
 
 static bool is_line_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
@@ -893,6 +939,11 @@ void config_log(const struct broker_config *cfg) {
     log_info("config", "max.connections=%" PRId32, cfg->max_connections);
     log_info("config", "connections.max.idle.ms=%" PRId64, cfg->connections_max_idle_ms);
     log_info("config", "log.cleanup.policy=%s", cfg->cleanup_policy);
+    log_info("config", "log.cleaner.enable=%s threads=%d dedupe.buffer.size=%" PRId64 " io.max.bytes.per.second=%g "
+             "backoff.ms=%" PRId64 " min.cleanable.ratio=%g delete.retention.ms=%" PRId64,
+             cfg->cleaner.enable ? "true" : "false", cfg->cleaner.threads, cfg->cleaner.dedupe_buffer_bytes,
+             cfg->cleaner.io_max_bytes_per_second, cfg->cleaner.backoff_ms, cfg->log.min_cleanable_ratio,
+             cfg->log.delete_retention_ms);
     log_info("config", "compression.type=%s", cfg->compression_type);
     log_info("config", "min.insync.replicas=%" PRId32, cfg->min_insync_replicas);
     log_info("config", "offsets.topic.num.partitions=%" PRId32, cfg->offsets_topic_num_partitions);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/log.h"
+#include "storage/cleaner.h"
 #include "storage/log.h"
 
 #define CONFIG_STRING_BYTES_MAX 1024
@@ -39,9 +40,13 @@ struct broker_config {
     int32_t max_connections;                          /* max.connections */
     int64_t connections_max_idle_ms;                  /* connections.max.idle.ms */
     char cleanup_policy[64];                          /* log.cleanup.policy */
+    struct cleaner_config cleaner;                    /* log.cleaner.enable, .threads, .dedupe.buffer.size,
+                                                         .io.max.bytes.per.second, .backoff.ms; the per-log
+                                                         ones are in log (min.cleanable.ratio...) */
     char compression_type[32];                        /* compression.type */
     int32_t min_insync_replicas;                      /* min.insync.replicas */
     int32_t offsets_topic_num_partitions;             /* offsets.topic.num.partitions */
+    int32_t offsets_topic_segment_bytes;              /* offsets.topic.segment.bytes */
     int64_t offsets_retention_ms;                     /* offsets.retention.minutes, in ms */
     int64_t offsets_retention_check_interval_ms;      /* offsets.retention.check.interval.ms */
     int32_t offset_metadata_max_bytes;                /* offset.metadata.max.bytes */

@@ -34,12 +34,14 @@
  * operation, so the records of one commit land (or not) together.
  *
  * Loading replays each partition from its start, in order; later records
- * win. The log is not compacted yet (cleanup.policy=compact is set for
- * when compaction exists), so replay time grows with the history.
+ * win. The topic is compacted (src/storage/cleaner.c): superseded
+ * commits and tombstoned keys go, so replay is bounded by the live keys
+ * plus the dirty tail, and offsets may have gaps.
  */
 #include "group/group_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "broker/internal.h"
@@ -60,9 +62,6 @@
 #define VALUE_VERSION_OFFSET_MAX 4
 #define VALUE_VERSION_GROUP_MAX 4
 
-/* Kafka's settings for the offsets topic: compacted, 100 MiB segments
- * (offsets.topic.segment.bytes). */
-#define OFFSETS_TOPIC_SEGMENT_BYTES "104857600"
 
 /* Scratch for decoding one record while loading (a group record may list
  * a thousand members with their metadata). */
@@ -88,8 +87,12 @@ struct group_write {
 int16_t group_offsets_topic_ensure(struct group_coordinator *c) {
     struct broker *b = c->b;
     if (topic_find(b, kstr_c(GROUP_OFFSETS_TOPIC))) return KAFKA_ERR_NONE;
+    /* Kafka's settings for the offsets topic: compacted, segments of
+     * offsets.topic.segment.bytes (100 MiB by default). */
+    char segment_bytes[16];
+    snprintf(segment_bytes, sizeof(segment_bytes), "%d", b->cfg.offsets_topic_segment_bytes);
     const char *keys[] = {"cleanup.policy", "segment.bytes"};
-    const char *values[] = {"compact", OFFSETS_TOPIC_SEGMENT_BYTES};
+    const char *values[] = {"compact", segment_bytes};
     struct topic_create_spec spec = {
         .name = GROUP_OFFSETS_TOPIC,
         .partitions = b->cfg.offsets_topic_num_partitions,

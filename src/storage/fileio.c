@@ -83,7 +83,9 @@ static uint64_t monotonic_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static bool syncs_deferred;
+/* Per thread: deferring is the shutdown path's business; a cleaner thread
+ * syncing its own files meanwhile is not affected. */
+static _Thread_local bool syncs_deferred;
 
 void fio_defer_syncs(bool deferred) { syncs_deferred = deferred; }
 

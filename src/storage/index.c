@@ -269,3 +269,30 @@ int tidx_lookup(const struct time_index *ix, int fd, int64_t ts, int64_t *ts_out
     *rel_out = found_rel;
     return 0;
 }
+
+int index_add_batch(struct offset_index *oidx, struct time_index *tidx, const struct index_cursor *cur,
+                    uint64_t pos, int64_t batch_base_offset, int64_t batch_max_ts, uint32_t batch_bytes,
+                    uint32_t index_interval_bytes, index_fd_fn get_fd, void *ctx) {
+    if (batch_max_ts > *cur->max_ts) {
+        *cur->max_ts = batch_max_ts;
+        *cur->max_ts_batch_offset = batch_base_offset;
+    }
+    if (*cur->bytes_since_index >= index_interval_bytes) {
+        int rc, fd;
+        /* A full index only makes lookups walk further; the log rolls
+         * before its next append. */
+        if (!oidx_full(oidx)) {
+            if ((fd = get_fd(ctx, 0)) < 0) return fd;
+            if ((rc = oidx_append(oidx, fd, (uint32_t)(batch_base_offset - cur->base_offset), (uint32_t)pos)) != 0)
+                return rc;
+        }
+        if (*cur->max_ts >= 0 && (tidx->entries == 0 || *cur->max_ts > tidx->last_ts) && !tidx_full(tidx)) {
+            if ((fd = get_fd(ctx, 1)) < 0) return fd;
+            if ((rc = tidx_append(tidx, fd, *cur->max_ts, (uint32_t)(*cur->max_ts_batch_offset - cur->base_offset))) != 0)
+                return rc;
+        }
+        *cur->bytes_since_index = 0;
+    }
+    *cur->bytes_since_index += batch_bytes;
+    return 0;
+}

@@ -59,6 +59,23 @@ int tidx_end_rebuild(const struct time_index *ix, int fd);
 int oidx_rollback(struct offset_index *ix, int fd, const struct offset_index *saved);
 int tidx_rollback(struct time_index *ix, int fd, const struct time_index *saved);
 
+/* The rule that places entries while batches are laid out one after the
+ * other (appends, rebuilds, and the cleaner writing a cleaned segment):
+ * before a batch, once index.interval.bytes of log were written since the
+ * previous entry, an offset entry for it and, if the max timestamp grew, a
+ * time entry. The state is the writer's; the files are reached through
+ * get_fd (which = 0 offset index, 1 time index) only when an entry is due. */
+struct index_cursor {
+    int64_t base_offset;          /* the segment's */
+    uint64_t *bytes_since_index;  /* log bytes since the last offset entry */
+    int64_t *max_ts;              /* largest batch maxTimestamp so far, -1 if none */
+    int64_t *max_ts_batch_offset; /* base offset of the batch that first reached it */
+};
+typedef int (*index_fd_fn)(void *ctx, int which);
+int index_add_batch(struct offset_index *oidx, struct time_index *tidx, const struct index_cursor *cur,
+                    uint64_t pos, int64_t batch_base_offset, int64_t batch_max_ts, uint32_t batch_bytes,
+                    uint32_t index_interval_bytes, index_fd_fn get_fd, void *ctx);
+
 /* Whether a lookup for rel / ts must read the file (fd may be -1 otherwise). */
 static inline bool oidx_needs_file(const struct offset_index *ix, uint32_t rel) {
     return ix->entries > 0 && ix->last_rel > rel;

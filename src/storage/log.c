@@ -104,6 +104,7 @@ int log_reserve_segment(struct plog *log) {
 }
 
 int64_t plog_start_offset(const struct plog *log) { return log->start_offset; }
+int64_t plog_first_dirty_offset(const struct plog *log) { return log->first_dirty; }
 int64_t plog_end_offset(const struct plog *log) { return log_active(log)->next_offset; }
 uint32_t plog_segment_count(const struct plog *log) { return log->nsegs; }
 
@@ -446,13 +447,14 @@ static void delete_oldest(struct plog *log, const char *reason) {
     segment_unlink(s);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
+    log->generation++;
 }
 
 /* The start moved (DeleteRecords or deleted segments): epochs wholly below
  * it go, the latest of them now starts at the start, as in Kafka. A failed
  * write is logged and left to the next change or open, which applies the
  * same rule from the persisted start. */
-static void after_start_moved(struct plog *log) {
+void log_after_start_moved(struct plog *log) {
     if (log->start_offset < log->segs[0]->base_offset) log->start_offset = log->segs[0]->base_offset;
     if (log->max_ts_offset < log->start_offset) log->max_ts_stale = true;
     if (ecache_truncate_from_start(&log->epochs, log->start_offset)) log_write_epochs(log);
@@ -493,7 +495,7 @@ int plog_enforce_retention(struct plog *log, int64_t now_ms) {
         delete_oldest(log, reason);
         deleted++;
     }
-    if (deleted > 0) after_start_moved(log);
+    if (deleted > 0) log_after_start_moved(log);
     return deleted > 0 || rc == 0 ? deleted : rc;
 }
 
@@ -504,7 +506,8 @@ int plog_advance_start(struct plog *log, int64_t offset) {
     if (rc == 0) rc = log_write_start_offset(log, offset);
     if (rc != 0) return rc;
     log->start_offset = offset;
+    log->generation++;
     while (log->nsegs > 1 && log->segs[0]->next_offset <= offset) delete_oldest(log, "delete_records");
-    after_start_moved(log);
+    log_after_start_moved(log);
     return 0;
 }

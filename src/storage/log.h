@@ -36,6 +36,12 @@ struct log_config {
     int64_t flush_interval_messages; /* flush.messages: fsync once this many are unflushed (INT64_MAX: never by count) */
     int64_t flush_interval_ms;       /* flush.ms: fsync when the oldest unflushed append is this old (INT64_MAX: never) */
     bool log_append_time;            /* message.timestamp.type=LogAppendTime */
+    /* Compaction (cleaner.h); only read when compact is set. */
+    bool compact;                    /* cleanup.policy includes compact */
+    double min_cleanable_ratio;      /* min.cleanable.dirty.ratio: clean once dirty / closed bytes reaches it */
+    int64_t min_compaction_lag_ms;   /* min.compaction.lag.ms: newer records are not cleaned yet */
+    int64_t max_compaction_lag_ms;   /* max.compaction.lag.ms: older dirty records force a clean */
+    int64_t delete_retention_ms;     /* delete.retention.ms: how long tombstones outlive their segment's last write */
 };
 
 struct plog;
@@ -158,5 +164,9 @@ int plog_enforce_retention(struct plog *log, int64_t now_ms);
 int plog_tick(struct plog *log, int64_t now_ms);
 /* fsyncs everything appended so far. */
 int plog_flush(struct plog *log);
+
+/* Compaction state: the first offset not yet cleaned (persisted in
+ * cleaner-offset-checkpoint; the log start until the first clean). */
+int64_t plog_first_dirty_offset(const struct plog *log);
 
 #endif

@@ -34,6 +34,11 @@ struct plog {
     struct log_recovery_report repairs; /* since open, lazy segment loads included */
     int failed;                 /* -errno once a sync failed: appends refused until reopen */
     bool close_prepared;        /* plog_close_prepare sealed it: plog_close only writes the marker */
+    /* Compaction (log_clean.c). */
+    uint64_t generation;        /* bumped whenever closed segments are removed: a clean prepared before is stale */
+    int64_t first_dirty;        /* offsets below were cleaned; persisted in cleaner-offset-checkpoint */
+    int64_t next_clean_ms;      /* log.cleaner.backoff.ms after the last clean */
+    struct cleaner_job *clean_job; /* the clean in progress, owned by the log */
 };
 
 static inline struct segment *log_active(const struct plog *log) { return log->segs[log->nsegs - 1]; }
@@ -63,5 +68,34 @@ bool log_stray_file(const char *name);
 int log_load_segment(struct plog *log, struct segment *s);
 /* Stops appends after an error that leaves the files' durability unknown. */
 void log_poison(struct plog *log, int rc, const char *what);
+/* Keeps the start offset at or above the first segment and the leader
+ * epochs in line after segments were removed from the front. */
+void log_after_start_moved(struct plog *log);
+
+/* Small "version\noffset\n" files (log-start-offset,
+ * cleaner-offset-checkpoint): -ENOENT when absent, -EUCLEAN when not in
+ * that format. The write replaces the file atomically. */
+int log_read_offset_file(int dirfd, const char *name, int64_t *out);
+int log_write_offset_file(struct plog *log, const char *name, int64_t offset);
+
+/* The log's side of compaction (log_clean.c), called by cleaner.c on the loop. */
+struct cleaner_job;
+static inline struct cleaner_job *log_clean_job(const struct plog *log) { return log->clean_job; }
+/* dirty / (clean + dirty) bytes of the cleanable closed segments, above 1
+ * when max.compaction.lag.ms forces a clean; -1 when there is nothing to
+ * clean or the ratio is below min.cleanable.dirty.ratio. */
+double log_clean_dirty_ratio(struct plog *log, int64_t now_ms);
+/* A job over the log's cleanable closed segments, owned by the log from
+ * now on; NULL when there is nothing to clean or no memory. */
+struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t map_slots);
+/* Swaps in a finished job's files, or discards them if the job failed or
+ * the log's segments changed meanwhile. The log no longer owns the job
+ * (the caller frees it). 0 when swapped. */
+int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_clean_ms);
+/* At open, when the listing found <B>.<E>.log.swap files: completes the
+ * swaps a crash interrupted (the caller then lists the directory again). */
+int log_clean_recover(struct plog *log, int dirfd, struct log_recovery_report *rep);
+/* At open, once start and end are known: loads first_dirty. */
+void log_clean_load_checkpoint(struct plog *log, int dirfd);
 
 #endif

@@ -17,7 +17,12 @@
  *                       proves the files are exactly as the last clean
  *                       close left them, and a log opened and closed
  *                       without writes costs no fsync at all.
- *   *.tmp *.deleted *.cleaned *.swap   leftovers of interrupted work; removed at open.
+ *   cleaner-offset-checkpoint   the first offset not yet compacted, same
+ *                       format as log-start-offset (log_clean.c).
+ *   <base>.<end>.log.cleaned   a clean being written (removed at open);
+ *   <base>.<end>.log.swap      a clean being swapped in (completed at open:
+ *                       see log_clean.c).
+ *   *.tmp *.deleted *.cleaned *.swap   other leftovers of interrupted work; removed at open.
  *
  * Recovery rules (see docs/STORAGE.md):
  *   - after a clean shutdown only the last segment is checked
@@ -44,6 +49,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "storage/cleaner.h"
+#include "storage/cleaner_internal.h"
 #include "storage/epoch_cache.h"
 #include "storage/fileio.h"
 #include "storage/log_internal.h"
@@ -79,6 +86,7 @@ struct listing {
     uint32_t nlogs;
     int64_t *indexes; /* bases of .index/.timeindex files, possibly repeated */
     uint32_t nindexes;
+    uint32_t swaps;   /* cleaner swaps a crash interrupted (log_clean.c completes them) */
 };
 
 static int push_base(int64_t **arr, uint32_t *n, int64_t base) {
@@ -106,7 +114,11 @@ static int list_dir(struct plog *log, int dirfd, struct listing *ls, struct log_
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        int64_t base;
+        int64_t base, end;
+        if (clean_parse_file_name(e->d_name, CLEAN_SWAP_SUFFIX, &base, &end) == 0) {
+            ls->swaps++;
+            continue;
+        }
         if (log_stray_file(e->d_name)) {
             log_warn("storage", "removing stray file dir=%s file=%s", log->dir, e->d_name);
             if (unlinkat(dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
@@ -150,11 +162,10 @@ static void remove_orphan_indexes(struct plog *log, int dirfd, const struct list
     }
 }
 
-/* -ENOENT when absent, -EUCLEAN when unreadable as the documented format. */
-static int read_start_offset(int dirfd, int64_t *out) {
+int log_read_offset_file(int dirfd, const char *name, int64_t *out) {
     char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
     size_t len;
-    int rc = fio_read_small(dirfd, LOG_START_OFFSET_FILE, buf, sizeof(buf), &len);
+    int rc = fio_read_small(dirfd, name, buf, sizeof(buf), &len);
     if (rc == -EFBIG) rc = -EUCLEAN;
     if (rc != 0) return rc;
     char *p = buf, *endp;
@@ -168,15 +179,19 @@ static int read_start_offset(int dirfd, int64_t *out) {
     return 0;
 }
 
-int log_write_start_offset(struct plog *log, int64_t offset) {
+int log_write_offset_file(struct plog *log, const char *name, int64_t offset) {
     char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
     int n = snprintf(buf, sizeof(buf), "%d\n%" PRId64 "\n", LOG_START_OFFSET_VERSION, offset);
     int dirfd = log_open_dirfd(log);
-    int rc = dirfd < 0 ? dirfd : fio_write_atomic(dirfd, LOG_START_OFFSET_FILE, buf, (size_t)n);
+    int rc = dirfd < 0 ? dirfd : fio_write_atomic(dirfd, name, buf, (size_t)n);
     if (dirfd >= 0) close(dirfd);
-    if (rc != 0) log_error("storage", "cannot persist log start offset dir=%s offset=%lld errno=%d", log->dir,
-                           (long long)offset, -rc);
+    if (rc != 0) log_error("storage", "cannot persist offset file dir=%s file=%s offset=%lld errno=%d", log->dir,
+                           name, (long long)offset, -rc);
     return rc;
+}
+
+int log_write_start_offset(struct plog *log, int64_t offset) {
+    return log_write_offset_file(log, LOG_START_OFFSET_FILE, offset);
 }
 
 int log_begin_write(struct plog *log) {
@@ -364,6 +379,15 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     bool clean = faccessat(dirfd, LOG_CLEAN_MARKER, F_OK, 0) == 0;
     log->clean_marker = clean;
     if ((rc = list_dir(log, dirfd, &ls, rep)) != 0) goto out;
+    if (ls.swaps > 0) {
+        /* Rare (a crash in the middle of a swap), so the common open lists
+         * the directory once; this one lists it again once completed. */
+        free(ls.logs);
+        free(ls.indexes);
+        memset(&ls, 0, sizeof(ls));
+        if ((rc = log_clean_recover(log, dirfd, rep)) != 0) goto out;
+        if ((rc = list_dir(log, dirfd, &ls, rep)) != 0) goto out;
+    }
     rep->segments = ls.nlogs;
     remove_orphan_indexes(log, dirfd, &ls, rep);
     if ((rc = load_epochs(log, dirfd)) != 0) goto out;
@@ -373,7 +397,7 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     log->repairs.segments = 0;
 
     int64_t start = 0;
-    int src = read_start_offset(dirfd, &start);
+    int src = log_read_offset_file(dirfd, LOG_START_OFFSET_FILE, &start);
     if (src == -EUCLEAN) log_warn("storage", "ignoring unreadable %s dir=%s", LOG_START_OFFSET_FILE, dir);
     if (src != 0) start = 0;
     if (log->nsegs == 0 && (rc = create_first_segment(log, dirfd, start)) != 0) goto out;
@@ -382,6 +406,7 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     if (start < log->segs[0]->base_offset) start = log->segs[0]->base_offset;
     if (start > plog_end_offset(log)) start = plog_end_offset(log);
     log->start_offset = start;
+    log_clean_load_checkpoint(log, dirfd);
     if ((rc = trim_epochs(log, epochs_recovered)) != 0) goto out;
     if (rep->truncated_bytes > 0 || rep->stray_files_removed > 0)
         log_warn("storage", "log recovered dir=%s clean=%d segments=%u truncated_bytes=%llu indexes_rebuilt=%u "
@@ -413,6 +438,8 @@ int plog_close_prepare(struct plog *log) {
 
 void plog_close(struct plog *log) {
     if (!log) return;
+    cleaner_job_abandon(log->clean_job);
+    log->clean_job = NULL;
     if (close_needs_nothing(log)) {
         free_log(log);
         return;
@@ -429,11 +456,16 @@ void plog_close(struct plog *log) {
 }
 
 void plog_close_unclean(struct plog *log) {
-    if (log) free_log(log);
+    if (!log) return;
+    cleaner_job_abandon(log->clean_job);
+    log->clean_job = NULL;
+    free_log(log);
 }
 
 int plog_remove(struct plog *log) {
     if (!log) return 0;
+    cleaner_job_abandon(log->clean_job);
+    log->clean_job = NULL;
     char *dir = log->dir;
     log->dir = NULL; /* kept for the removal below */
     free_log(log);

@@ -112,6 +112,20 @@ void segment_unlink(struct segment *s) {
     segment_close(s);
 }
 
+int segment_retire(struct segment *s, void (*on_retired)(void *ctx, const char *path), void *ctx) {
+    static const char *const suffixes[] = {SEGMENT_LOG_SUFFIX, SEGMENT_INDEX_SUFFIX, SEGMENT_TIMEINDEX_SUFFIX};
+    char path[PATH_MAX], retired[PATH_MAX + 16];
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (segment_path(s, suffixes[i], path) != 0) continue;
+        snprintf(retired, sizeof(retired), "%s%s", path, SEGMENT_RETIRED_SUFFIX);
+        if (rename(path, retired) == 0) on_retired(ctx, retired);
+        else if (errno != ENOENT && rc == 0) rc = -errno;
+    }
+    segment_close(s);
+    return rc;
+}
+
 int segment_create(const char *dir, int64_t base_offset, struct segment **out) {
     struct segment *s = segment_alloc(dir, base_offset);
     if (!s) return -ENOMEM;
@@ -128,33 +142,16 @@ int segment_create(const char *dir, int64_t base_offset, struct segment **out) {
     return 0;
 }
 
+static int segment_index_fd(void *ctx, int which) { return which == 0 ? oidx_fd(ctx) : tidx_fd(ctx); }
+
 /* Keeps the in-memory max timestamp and adds index entries for a batch
  * about to live at pos; shared by appends and index rebuilds so both
- * produce identical indexes. */
+ * produce identical indexes (the rule is index_add_batch's). */
 static int segment_index_batch(struct segment *s, uint64_t pos, const struct rb_header *h,
                                uint32_t index_interval_bytes) {
-    if (h->max_timestamp > s->max_ts) {
-        s->max_ts = h->max_timestamp;
-        s->max_ts_batch_offset = h->base_offset;
-    }
-    if (s->bytes_since_index >= index_interval_bytes) {
-        int rc, fd;
-        /* A full index only makes lookups walk further; the log rolls
-         * before its next append. */
-        if (!oidx_full(&s->oidx)) {
-            if ((fd = oidx_fd(s)) < 0) return fd;
-            if ((rc = oidx_append(&s->oidx, fd, (uint32_t)(h->base_offset - s->base_offset), (uint32_t)pos)) != 0)
-                return rc;
-        }
-        if (s->max_ts >= 0 && (s->tidx.entries == 0 || s->max_ts > s->tidx.last_ts) && !tidx_full(&s->tidx)) {
-            if ((fd = tidx_fd(s)) < 0) return fd;
-            if ((rc = tidx_append(&s->tidx, fd, s->max_ts, (uint32_t)(s->max_ts_batch_offset - s->base_offset))) != 0)
-                return rc;
-        }
-        s->bytes_since_index = 0;
-    }
-    s->bytes_since_index += rb_total_bytes(h);
-    return 0;
+    struct index_cursor cur = {s->base_offset, &s->bytes_since_index, &s->max_ts, &s->max_ts_batch_offset};
+    return index_add_batch(&s->oidx, &s->tidx, &cur, pos, h->base_offset, h->max_timestamp, rb_total_bytes(h),
+                           index_interval_bytes, segment_index_fd, s);
 }
 
 /* ---- load-time checks ---- */

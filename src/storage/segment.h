@@ -79,6 +79,12 @@ void segment_close(struct segment *s);
 /* Removes the files (the .log first, so a crash cannot bring the segment
  * back), then closes. */
 void segment_unlink(struct segment *s);
+/* As segment_unlink, but renames each file to "<name>.deleted" (a cheap
+ * directory operation; plog_open removes such leftovers) and hands the new
+ * path to on_retired, which unlinks it later, off the event loop: freeing
+ * a large file's blocks takes milliseconds. 0, or the first -errno. */
+#define SEGMENT_RETIRED_SUFFIX ".deleted"
+int segment_retire(struct segment *s, void (*on_retired)(void *ctx, const char *path), void *ctx);
 
 /* Appends len bytes of complete batches (offsets already assigned) with
  * one write, adds index entries, and fdatasyncs when sync is set. On any

@@ -89,4 +89,26 @@ _Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default be
  * they never allocate in proportion to a (possibly corrupt) length. */
 #define STORAGE_IO_CHUNK_BYTES (64 * 1024)
 
+/* Cleaner (log compaction). Threads are bounded because each holds its
+ * share of log.cleaner.dedupe.buffer.size and two I/O buffers. */
+#define CLEANER_THREADS_MAX 16
+/* One dedupe map entry: two 64-bit key hashes and the offset. */
+#define CLEANER_MAP_ENTRY_BYTES 24
+/* Linear probing stays short below this fill; past it the scan stops and
+ * the rest waits for the next clean (Kafka's default is 0.9 with probing
+ * by rehash). */
+#define CLEANER_MAP_LOAD_MAX 0.75
+/* A tiny log.cleaner.dedupe.buffer.size still makes progress. */
+#define CLEANER_MAP_SLOTS_MIN 1024u
+/* Retired segment files (.deleted) waiting for a cleaner thread to
+ * unlink them; past this the event loop unlinks them itself. */
+#define CLEANER_DEFERRED_UNLINKS_MAX 4096
+/* Read and write buffers of a cleaner thread (each). */
+#define CLEANER_IO_BUFFER_BYTES (1024 * 1024)
+/* The I/O throttle measures its rate over windows this long. */
+#define CLEANER_THROTTLE_WINDOW_MS 1000
+/* A throttled thread checks for cancellation (log closed) this often, so
+ * closing a log never waits longer for its cleaner. */
+#define CLEANER_CANCEL_POLL_MS 50
+
 #endif

@@ -394,8 +394,9 @@ def iac_set_and_delete(version):
         expect_ok(b, version, t, [("max.message.bytes", SET, "1000")])
         # (One record per batch: the limit applies to whole batches.)
         p = producer(b.bootstrap, **{"acks": "all", "message.max.bytes": 100000, "linger.ms": 0})
-        big = produce_all(p, t, [{"value": b"x" * 5000}], timeout=TIMEOUT)
-        small = produce_all(p, t, [{"value": b"small"}], timeout=TIMEOUT)
+        # (Keyed: the topic is compacted, which refuses keyless records.)
+        big = produce_all(p, t, [{"key": b"k", "value": b"x" * 5000}], timeout=TIMEOUT)
+        small = produce_all(p, t, [{"key": b"k", "value": b"small"}], timeout=TIMEOUT)
         assert [e.code() for e, _ in big.errors] == [10] and not big.ok, \
             "5000-byte record: ok=%r errors=%r (expected MSG_SIZE_TOO_LARGE)" % (big.ok, [e for e, _ in big.errors])
         assert len(small.ok) == 1 and not small.errors, [e for e, _ in small.errors]

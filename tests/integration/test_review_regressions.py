@@ -399,7 +399,8 @@ def compacted_topics_are_not_deleted_by_retention():
         def retention_pass(round_no):
             """Writes to the control topics, then waits until retention has removed what was written."""
             for t in controls:
-                d = produce_all(p, t, [{"value": b"round-%d" % round_no}])
+                # Keyed: compacted topics refuse keyless records.
+                d = produce_all(p, t, [{"key": b"round", "value": b"round-%d" % round_no}])
                 assert not d.errors, d.errors
                 ends[t] = d.ok[-1][1] + 1
             for t in controls:

@@ -219,6 +219,34 @@ static void test_unknown_and_ignored(void) {
     CHECK_EQ_INT(set(&c, "num.network.threads", "3"), 0);
 }
 
+/* Log compaction keys (Kafka's names and defaults; doubles for the ratio and the I/O rate). */
+static void test_cleaner_keys(void) {
+    struct broker_config c;
+    config_defaults(&c);
+    CHECK(c.cleaner.enable);
+    CHECK_EQ_INT(c.cleaner.threads, 1);
+    CHECK_EQ_INT(c.cleaner.dedupe_buffer_bytes, 134217728);
+    CHECK_EQ_INT(c.cleaner.backoff_ms, 15000);
+    CHECK(c.log.min_cleanable_ratio == 0.5);
+    CHECK_EQ_INT(c.log.delete_retention_ms, 86400000);
+    CHECK_EQ_INT(c.offsets_topic_segment_bytes, 104857600);
+    CHECK_EQ_INT(set(&c, "log.cleaner.min.cleanable.ratio", "0.25"), 0);
+    CHECK(c.log.min_cleanable_ratio == 0.25);
+    CHECK_EQ_INT(set(&c, "log.cleaner.min.cleanable.ratio", "1.5"), -1);
+    CHECK(strstr(err, "log.cleaner.min.cleanable.ratio") == err);
+    CHECK_EQ_INT(set(&c, "log.cleaner.io.max.bytes.per.second", "1048576.5"), 0);
+    CHECK(c.cleaner.io_max_bytes_per_second == 1048576.5);
+    CHECK_EQ_INT(set(&c, "log.cleaner.io.max.bytes.per.second", "fast"), -1);
+    CHECK_EQ_INT(set(&c, "log.cleaner.threads", "4"), 0);
+    CHECK_EQ_INT(c.cleaner.threads, 4);
+    CHECK_EQ_INT(set(&c, "log.cleaner.threads", "0"), -1);
+    CHECK_EQ_INT(set(&c, "log.cleaner.enable", "false"), 0);
+    CHECK(!c.cleaner.enable);
+    CHECK_EQ_INT(set(&c, "log.cleaner.delete.retention.ms", "1000"), 0);
+    CHECK_EQ_INT(c.log.delete_retention_ms, 1000);
+    CHECK_EQ_INT(set(&c, "log.cleaner.max.compaction.lag.ms", "0"), -1);
+}
+
 static void test_listeners(void) {
     struct broker_config c;
     config_defaults(&c);
@@ -365,6 +393,7 @@ int main(void) {
     TEST_RUN(test_alias_precedence);
     TEST_RUN(test_bad_values);
     TEST_RUN(test_unknown_and_ignored);
+    TEST_RUN(test_cleaner_keys);
     TEST_RUN(test_listeners);
     TEST_RUN(test_file_syntax);
     TEST_RUN(test_file_errors);

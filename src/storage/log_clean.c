@@ -1,0 +1,372 @@
+/*
+ * The log's side of compaction, on the event loop: how dirty a log is,
+ * the job handed to a cleaner thread (cleaner.c), the swap of its result,
+ * and the recovery of a swap a crash interrupted.
+ *
+ * Files (all in the partition directory):
+ *   cleaner-offset-checkpoint   ASCII "0\n<offset>\n" (as log-start-offset):
+ *       the first offset not yet cleaned. Records below it were
+ *       deduplicated against everything below it. Replaced atomically
+ *       after each swap; absent until the first clean (then: the log start).
+ *   <B>.<E>.log.cleaned         a cleaner thread's output for the closed
+ *       segments whose base offsets lie in [B, E), written and fdatasynced
+ *       by the thread. Not yet part of the log: removed at open.
+ *   <B>.<E>.log.swap            the same file once the loop committed to it
+ *       (rename, then fsync of the directory). From that moment it
+ *       replaces the segments in [B, E): the loop (or, after a crash,
+ *       plog_open) removes every segment file (.log, .index, .timeindex)
+ *       with a base in [B, E), then renames the swap file to <B>.log (or
+ *       removes it when empty: nothing survived), then fsyncs the
+ *       directory. Indexes of the new segment are rebuilt from it.
+ *   B and E are 20-digit decimal offsets; E is the base of the segment
+ *   that followed the range when the clean was prepared.
+ *
+ * A crash at any point leaves either the old segments (no .swap yet) or,
+ * after recovery, the new one: never both, never neither. Groups of one
+ * clean are swapped oldest first, each committed before the next starts,
+ * so a crash between two can only leave older records removed while a
+ * newer group still holds its old copy (superseded values, tombstones),
+ * never a removed tombstone with the value it deleted still present.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "storage/cleaner_internal.h"
+#include "storage/fileio.h"
+#include "storage/log_internal.h"
+#include "storage/storage_limits.h"
+
+#define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
+
+/* How many closed segments from the first may be cleaned now:
+ * min.compaction.lag.ms stops at the first one holding a newer record. */
+static uint32_t cleanable_segments(struct plog *log, int64_t now_ms) {
+    uint32_t n = log->nsegs - 1;
+    if (log->cfg.min_compaction_lag_ms <= 0) return n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct segment *s = log->segs[i];
+        if (log_load_segment(log, s) != 0) return i;
+        int64_t largest = segment_largest_timestamp(s);
+        if (largest < 0 || now_ms - largest < log->cfg.min_compaction_lag_ms) return i;
+    }
+    return n;
+}
+
+/* max.compaction.lag.ms: the first dirty segment's first batch is older. */
+static bool max_lag_passed(struct plog *log, uint32_t first_dirty_seg, int64_t now_ms) {
+    if (log->cfg.max_compaction_lag_ms <= 0 || log->cfg.max_compaction_lag_ms == INT64_MAX) return false;
+    struct segment *s = log->segs[first_dirty_seg];
+    struct rb_header h;
+    if (log_load_segment(log, s) != 0 || s->size == 0 || segment_read_header(s, 0, &h) != 0) return false;
+    return h.max_timestamp >= 0 && now_ms - h.max_timestamp > log->cfg.max_compaction_lag_ms;
+}
+
+double log_clean_dirty_ratio(struct plog *log, int64_t now_ms) {
+    if (!log->cfg.compact || log->failed || log->clean_job || now_ms < log->next_clean_ms || log->nsegs < 2)
+        return -1;
+    uint32_t n = cleanable_segments(log, now_ms);
+    uint64_t clean = 0, dirty = 0;
+    uint32_t first_dirty_seg = n;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct segment *s = log->segs[i];
+        if (s->next_offset <= log->first_dirty) {
+            clean += s->size;
+        } else {
+            dirty += s->size;
+            if (first_dirty_seg == n) first_dirty_seg = i;
+        }
+    }
+    if (dirty == 0) return -1;
+    double ratio = (double)dirty / (double)(clean + dirty);
+    if (ratio >= log->cfg.min_cleanable_ratio) return ratio;
+    return max_lag_passed(log, first_dirty_seg, now_ms) ? 1.0 + ratio : -1;
+}
+
+struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t map_slots) {
+    uint32_t n = cleanable_segments(log, now_ms);
+    if (n == 0) return NULL;
+    struct cleaner_job *job = calloc(1, sizeof(*job));
+    if (!job) return NULL;
+    job->dir = strdup(log->dir);
+    job->segs = calloc(n, sizeof(*job->segs));
+    if (!job->dir || !job->segs) {
+        cleaner_job_free(job);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        job->segs[i] = (struct clean_segment){log->segs[i]->base_offset, log->segs[i + 1]->base_offset,
+                                              log->segs[i]->size};
+    job->nsegs = n;
+    job->first_dirty = log->first_dirty;
+    job->now_ms = now_ms;
+    job->delete_retention_ms = log->cfg.delete_retention_ms;
+    job->segment_bytes = log->cfg.segment_bytes;
+    job->index_interval_bytes = log->cfg.index_interval_bytes;
+    job->generation = log->generation;
+    job->map_slots = map_slots;
+    atomic_init(&job->cancel, false);
+    job->log = log;
+    log->clean_job = job;
+    log_debug("storage", "clean queued dir=%s segments=%u first_dirty=%lld", log->dir, n,
+              (long long)log->first_dirty);
+    return job;
+}
+
+/* The segments the job read are still the log's first ones, unchanged. */
+static bool job_still_valid(const struct plog *log, const struct cleaner_job *job) {
+    if (log->generation != job->generation || log->nsegs <= job->nsegs) return false;
+    for (uint32_t i = 0; i < job->nsegs; i++) {
+        const struct segment *s = log->segs[i];
+        if (s->base_offset != job->segs[i].base || s->size != job->segs[i].size ||
+            log->segs[i + 1]->base_offset != job->segs[i].end)
+            return false;
+    }
+    return true;
+}
+
+static int fsync_dir(int dirfd) { return fio_fsync(dirfd); }
+
+/* Moves the group's cleaned indexes into place (or drops them when the
+ * group is empty). A missing or bad one is rebuilt when the segment opens. */
+static void place_indexes(int dirfd, const struct clean_group *g) {
+    static const char *const kinds[] = {".index", ".timeindex"};
+    for (size_t i = 0; i < 2; i++) {
+        char from[CLEAN_FILE_NAME_BYTES], to[FIO_SEGMENT_NAME_BYTES];
+        clean_file_name(from, g->base, g->end, kinds[i], CLEAN_CLEANED_SUFFIX);
+        fio_segment_name(to, g->base, kinds[i]);
+        if (g->bytes_out > 0) renameat(dirfd, from, dirfd, to);
+        else unlinkat(dirfd, from, 0);
+    }
+}
+
+/* Swaps one group in; *opened gets the new segment (NULL if nothing
+ * survived). Returns -errno; a failure after the commit point poisons the
+ * log (the next open completes the swap). *committed tells which. */
+static void retire_file(void *ctx, const char *path) { cleaner_defer_unlink(ctx, path); }
+
+static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, const struct clean_group *g, uint32_t idx,
+                      struct segment **opened, bool *committed) {
+    char cleaned[CLEAN_FILE_NAME_BYTES], swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
+    clean_file_name(cleaned, g->base, g->end, ".log", CLEAN_CLEANED_SUFFIX);
+    clean_file_name(swap, g->base, g->end, ".log", CLEAN_SWAP_SUFFIX);
+    fio_segment_name(final, g->base, ".log");
+    *opened = NULL;
+    *committed = false;
+    if (renameat(dirfd, cleaned, dirfd, swap) != 0) return -errno;
+    int rc = fsync_dir(dirfd);
+    if (rc != 0) {
+        /* The .swap may or may not be durable: the next open decides (it
+         * completes the swap if so). Until then the old segments serve
+         * reads, and nothing new is written. */
+        log_poison(log, rc, "clean_commit");
+        return rc;
+    }
+    *committed = true;
+    /* Renamed away now, unlinked by a cleaner thread later: freeing the
+     * blocks of a large file costs milliseconds, which the loop must not pay. */
+    for (uint32_t k = 0; k < g->count; k++) {
+        int rrc = segment_retire(log->segs[idx + k], retire_file, cleaner);
+        if (rc == 0) rc = rrc;
+    }
+    /* An old file still in place must not meet the new segment under its
+     * final name: leave the .swap for the next open to complete (the
+     * caller poisons the log). */
+    if (rc != 0) return rc;
+    /* The old segment of the same base is gone, indexes included: the new
+     * ones cannot be mistaken for its. A crash from here on is completed
+     * at open from the .swap, which also drops these indexes (rebuilt). */
+    place_indexes(dirfd, g);
+    /* Not fsynced here: the next group's commit (or the checkpoint write
+     * after the last group) makes it durable, and until then recovery
+     * completes it from the .swap. One directory sync per group, not two:
+     * each costs a journal commit on the event loop. */
+    if (g->bytes_out > 0) rc = renameat(dirfd, swap, dirfd, final) != 0 ? -errno : 0;
+    else rc = unlinkat(dirfd, swap, 0) != 0 ? -errno : 0;
+    if (rc == 0 && g->bytes_out > 0) {
+        /* The thread wrote the indexes: the cheap check suffices, and a
+         * failing one falls back to the full check, which rebuilds them. */
+        struct segment_recovery rec = {0};
+        rc = segment_open(log->dir, g->base, SEGMENT_CHECK_TAIL, true, log->cfg.index_interval_bytes, &rec, opened);
+        if (rc == 0 && rec.indexes_rebuilt > 0)
+            log_warn("storage", "cleaned segment's indexes rebuilt dir=%s base_offset=%lld", log->dir,
+                     (long long)g->base);
+    }
+    return rc;
+}
+
+static int apply(struct plog *log, struct cleaner_job *job) {
+    int rc = log_begin_write(log);
+    if (rc != 0) return rc;
+    int dirfd = log_open_dirfd(log);
+    if (dirfd < 0) return dirfd;
+    uint32_t removed = 0; /* entries gone from log->segs so far */
+    uint32_t unswapped = 0; /* the first group whose .cleaned file is still there */
+    for (uint32_t gi = 0; gi < job->ngroups; gi++) {
+        const struct clean_group *g = &job->groups[gi];
+        uint32_t idx = g->first - removed;
+        struct segment *ns;
+        bool committed;
+        rc = swap_group(log, dirfd, job->cleaner, g, idx, &ns, &committed);
+        if (!committed) break;
+        unswapped = gi + 1;
+        /* The old segments are closed and unlinked whatever happened after
+         * the commit: take them out of the array. */
+        uint32_t put = ns ? 1 : 0;
+        if (ns) log->segs[idx] = ns;
+        memmove(log->segs + idx + put, log->segs + idx + g->count, (log->nsegs - idx - g->count) * sizeof(*log->segs));
+        log->nsegs -= g->count - put;
+        removed += g->count - put;
+        if (rc != 0) {
+            log_poison(log, rc, "clean_swap");
+            break;
+        }
+    }
+    /* Groups not swapped keep their old segments; drop their files. */
+    close(dirfd);
+    cleaner_discard_groups(job, unswapped);
+    log->generation++;
+    log->max_ts_stale = true;
+    log_after_start_moved(log);
+    if (rc == 0) {
+        log->first_dirty = job->clean_end;
+        /* Its directory sync also makes the last group's renames durable. */
+        if (log_write_offset_file(log, CLEANER_CHECKPOINT_FILE, log->first_dirty) != 0 &&
+            (dirfd = log_open_dirfd(log)) >= 0) {
+            fsync_dir(dirfd);
+            close(dirfd);
+        }
+    }
+    return rc;
+}
+
+int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_clean_ms) {
+    log->clean_job = NULL;
+    job->log = NULL;
+    log->next_clean_ms = next_clean_ms;
+    if (job->rc != 0) return job->rc;
+    if (log->failed || !job_still_valid(log, job)) {
+        log_info("storage", "clean discarded: the log changed meanwhile dir=%s", log->dir);
+        cleaner_discard_outputs(job);
+        return -ESTALE;
+    }
+    uint64_t before = 0, after = 0;
+    for (uint32_t i = 0; i < job->ngroups; i++) {
+        after += job->groups[i].bytes_out;
+        for (uint32_t k = 0; k < job->groups[i].count; k++) before += job->segs[job->groups[i].first + k].size;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = apply(log, job);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* The swap is the part that runs on the event loop: worth watching. */
+    long long swap_us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    if (rc == 0)
+        log_info("storage", "log cleaned dir=%s segments_in=%u segments_out=%u bytes_in=%llu bytes_out=%llu "
+                 "records_removed=%llu first_dirty=%lld ms=%llu swap_us=%lld", log->dir,
+                 job->ngroups ? job->groups[job->ngroups - 1].first + job->groups[job->ngroups - 1].count : 0,
+                 job->ngroups, (unsigned long long)before, (unsigned long long)after,
+                 (unsigned long long)job->records_removed, (long long)log->first_dirty,
+                 (unsigned long long)job->busy_ms, swap_us);
+    return rc;
+}
+
+/* ---- open ---- */
+
+void log_clean_load_checkpoint(struct plog *log, int dirfd) {
+    int64_t v;
+    int rc = log_read_offset_file(dirfd, CLEANER_CHECKPOINT_FILE, &v);
+    if (rc == -EUCLEAN) log_warn("storage", "ignoring unreadable %s dir=%s", CLEANER_CHECKPOINT_FILE, log->dir);
+    if (rc != 0 || v < log->start_offset) v = log->start_offset;
+    if (v > plog_end_offset(log)) v = plog_end_offset(log);
+    log->first_dirty = v;
+}
+
+struct swap_range {
+    int64_t base, end;
+};
+
+static bool in_swap_range(const struct swap_range *r, uint32_t n, int64_t base) {
+    for (uint32_t i = 0; i < n; i++)
+        if (base >= r[i].base && base < r[i].end) return true;
+    return false;
+}
+
+/* Calls fn for each directory entry name; stops at a non-zero return. */
+static int each_entry(int dirfd, int (*fn)(void *ctx, int dirfd, const char *name), void *ctx) {
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    rewinddir(d);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) rc = fn(ctx, dirfd, e->d_name);
+    closedir(d);
+    return rc;
+}
+
+struct swap_scan {
+    struct swap_range *ranges;
+    uint32_t n;
+    struct log_recovery_report *rep;
+    const char *dir;
+};
+
+static int collect_swap(void *ctx, int dirfd, const char *name) {
+    (void)dirfd;
+    struct swap_scan *sc = ctx;
+    struct swap_range r;
+    if (clean_parse_file_name(name, CLEAN_SWAP_SUFFIX, &r.base, &r.end) != 0) return 0;
+    if (sc->n >= STORAGE_SEGMENTS_PER_LOG_MAX) return -EMFILE;
+    struct swap_range *nr = realloc(sc->ranges, (sc->n + 1) * sizeof(*nr));
+    if (!nr) return -ENOMEM;
+    sc->ranges = nr;
+    sc->ranges[sc->n++] = r;
+    return 0;
+}
+
+static int remove_replaced(void *ctx, int dirfd, const char *name) {
+    struct swap_scan *sc = ctx;
+    static const char *const suffixes[] = {".log", ".index", ".timeindex"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        int64_t base;
+        if (fio_parse_segment_name(name, suffixes[i], &base) != 0 || !in_swap_range(sc->ranges, sc->n, base)) continue;
+        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) return -errno;
+        log_warn("storage", "completing interrupted clean: removed replaced file dir=%s file=%s", sc->dir, name);
+        sc->rep->stray_files_removed++;
+    }
+    return 0;
+}
+
+int log_clean_recover(struct plog *log, int dirfd, struct log_recovery_report *rep) {
+    struct swap_scan sc = {.rep = rep, .dir = log->dir};
+    int rc = each_entry(dirfd, collect_swap, &sc);
+    if (rc == 0 && sc.n > 0) rc = each_entry(dirfd, remove_replaced, &sc);
+    for (uint32_t i = 0; rc == 0 && i < sc.n; i++) {
+        char swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
+        clean_file_name(swap, sc.ranges[i].base, sc.ranges[i].end, ".log", CLEAN_SWAP_SUFFIX);
+        fio_segment_name(final, sc.ranges[i].base, ".log");
+        struct stat st;
+        if (fstatat(dirfd, swap, &st, 0) != 0) rc = -errno;
+        else if (st.st_size == 0) rc = unlinkat(dirfd, swap, 0) != 0 ? -errno : 0;
+        else rc = renameat(dirfd, swap, dirfd, final) != 0 ? -errno : 0;
+        if (rc == 0)
+            log_warn("storage", "completed interrupted clean dir=%s base_offset=%lld end=%lld bytes=%lld", log->dir,
+                     (long long)sc.ranges[i].base, (long long)sc.ranges[i].end, (long long)st.st_size);
+    }
+    if (rc == 0 && sc.n > 0) rc = fio_fsync(dirfd);
+    free(sc.ranges);
+    if (rc != 0) log_error("storage", "cannot complete interrupted clean dir=%s errno=%d", log->dir, -rc);
+    return rc;
+}
