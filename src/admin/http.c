@@ -45,6 +45,11 @@
 /* Connections accepted per listener readiness. */
 #define ADMIN_ACCEPT_BUDGET 16
 #define ADMIN_LISTEN_BACKLOG 64
+/* Kernel send buffer of an admin connection. The response is already
+ * held whole in memory (the obuf); letting the kernel copy megabytes more
+ * per slow reader only doubles it, and hides from the write deadlines a
+ * reader that is not reading. */
+#define ADMIN_SOCKET_SNDBUF_BYTES (64 * 1024)
 /* Status line and headers of a response. */
 #define ADMIN_RESPONSE_HEAD_BYTES_MAX 512
 
@@ -381,6 +386,8 @@ static void accept_some(void *ctx, uint32_t events) {
             refuse_busy(srv, fd);
             continue;
         }
+        int sndbuf = ADMIN_SOCKET_SNDBUF_BYTES;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         *c = (struct http_conn){.srv = srv, .fd = fd, .phase = PHASE_READING, .head = head};
         obuf_init(&c->body, 0);
         c->opened_us = c->phase_us = net_now_us();

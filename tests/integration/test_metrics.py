@@ -580,7 +580,7 @@ def partition_series_cap():
             assert len(series(m, family)) == 2, (family, series(m, family))
         assert value(m, "gregor_metrics_series_truncated", series="partition") == 1
         assert value(m, "gregor_metrics_series_truncated", series="consumer_group") == 0
-        assert value(m, "gregor_partitions") == 5
+        assert value(m, "gregor_partitions") == 7
         c = consumer(b.bootstrap)
         try:
             c.commit(offsets=[TopicPartition(topic, p, 0) for p in range(5)], asynchronous=False)
