@@ -465,6 +465,27 @@ def consume_group_commits():
         committed = kp_committed(b, closer).get((big, 0), -1)
         assert committed < n, committed
 
+        # Another member holds the only partition: without --follow there is
+        # no end to reach; exit 1 with a message saying so (not "cannot
+        # reach the cluster", 3). The holder's client id sorts first, so
+        # the assignors (range, roundrobin) keep the partition with it.
+        holder_group = unique_topic("g")
+        holder = subprocess.Popen([BIN, "consume", topic, "-b", b.bootstrap, "--group", holder_group, "--follow",
+                                   "--prop", "client.id=aaa-holder"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert holder.stdout.readline().strip() == b"m0"
+            r = cli(b, "consume", topic, "--group", holder_group, "--timeout", "5000", rc=1)
+            assert "other members of group" in r.err and "cannot reach" not in r.err, r.err
+            assert r.out == "", r.out
+        finally:
+            holder.send_signal(signal.SIGINT)
+            try:
+                holder.communicate(timeout=60)
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+
         other = unique_topic("g")
         assert cli(b, "consume", topic, "--group", other, "--offset", "latest").out == ""
         cli(b, "consume", topic, "--group", other, "--no-commit", "--num", "2")

@@ -2,6 +2,7 @@
 #include "admin/http.h"
 #include "core/limits.h"
 #include "core/metrics.h"
+#include "core/ratelimit.h"
 #include "core/text.h"
 
 #include <stdio.h>
@@ -130,6 +131,20 @@ static void test_json_string_utf8(void) {
     obuf_free(&ob);
 }
 
+static void test_rate_limit(void) {
+    struct rate_limit rl = {0};
+    uint64_t suppressed = 99, t = 1000000;
+    int passed = 0;
+    for (int i = 0; i < 25; i++) passed += rate_limit_take(&rl, t, 10, &suppressed);
+    CHECK_EQ_INT(passed, 10); /* a full bucket: a burst of 10 */
+    CHECK_EQ_INT(suppressed, 0);
+    CHECK(!rate_limit_take(&rl, t + 50000, 10, &suppressed)); /* half a token */
+    CHECK(rate_limit_take(&rl, t + 100000, 10, &suppressed));  /* 0.1 s: one token */
+    CHECK_EQ_INT(suppressed, 16);                              /* 15 + the one above */
+    CHECK(rate_limit_take(&rl, t + 100000 + 60000000, 10, &suppressed));
+    CHECK_EQ_INT(suppressed, 0);
+}
+
 int main(void) {
     TEST_RUN(test_http_accepts_gets);
     TEST_RUN(test_http_incomplete_then_complete);
@@ -138,5 +153,6 @@ int main(void) {
     TEST_RUN(test_prometheus_text);
     TEST_RUN(test_label_values_utf8);
     TEST_RUN(test_json_string_utf8);
+    TEST_RUN(test_rate_limit);
     TEST_EXIT();
 }
