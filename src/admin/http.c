@@ -11,9 +11,7 @@
  */
 #include "admin/http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +31,12 @@
 #define ADMIN_REQUEST_TIMEOUT_MS 5000
 /* A response the client does not read for this long is abandoned. */
 #define ADMIN_WRITE_STALL_MS 10000
+/* The whole response must be delivered within this time of starting to
+ * write it: otherwise clients reading one byte now and then (each read
+ * restarting the stall clock) could hold every admin slot forever. The
+ * largest response (LIMIT_ADMIN_RESPONSE_BYTES_MAX) takes well under a
+ * second on any real link. */
+#define ADMIN_WRITE_TOTAL_MS 30000
 /* After the response: how long and how much input is drained before closing. */
 #define ADMIN_LINGER_MS 2000
 #define ADMIN_LINGER_BYTES_MAX (256 * 1024)
@@ -41,6 +45,11 @@
 /* Connections accepted per listener readiness. */
 #define ADMIN_ACCEPT_BUDGET 16
 #define ADMIN_LISTEN_BACKLOG 64
+/* Kernel send buffer of an admin connection. The response is already
+ * held whole in memory (the obuf); letting the kernel copy megabytes more
+ * per slow reader only doubles it, and hides from the write deadlines a
+ * reader that is not reading. */
+#define ADMIN_SOCKET_SNDBUF_BYTES (64 * 1024)
 /* Status line and headers of a response. */
 #define ADMIN_RESPONSE_HEAD_BYTES_MAX 512
 
@@ -196,7 +205,8 @@ struct http_conn {
     size_t sent;               /* of resp_head then body */
     size_t drained;
     uint64_t opened_us;
-    uint64_t phase_us;         /* when the current phase began */
+    uint64_t phase_us;         /* when the current phase began; while writing, the last progress */
+    uint64_t writing_since_us; /* when writing the response began */
 };
 
 struct http_server {
@@ -282,7 +292,7 @@ static void conn_respond(struct http_conn *c, struct http_response *resp, bool h
     obuf_init(&resp->body, 0);
     c->sent = 0;
     c->phase = PHASE_WRITING;
-    c->phase_us = net_now_us();
+    c->phase_us = c->writing_since_us = net_now_us();
     conn_write(c);
 }
 
@@ -376,6 +386,8 @@ static void accept_some(void *ctx, uint32_t events) {
             refuse_busy(srv, fd);
             continue;
         }
+        int sndbuf = ADMIN_SOCKET_SNDBUF_BYTES;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         *c = (struct http_conn){.srv = srv, .fd = fd, .phase = PHASE_READING, .head = head};
         obuf_init(&c->body, 0);
         c->opened_us = c->phase_us = net_now_us();
@@ -398,36 +410,14 @@ static void sweep(void *ctx) {
         if (c->phase == PHASE_READING && age_ms >= ADMIN_REQUEST_TIMEOUT_MS) {
             srv->stats.timeouts++;
             conn_respond_status(c, 408);
-        } else if (c->phase == PHASE_WRITING && age_ms >= ADMIN_WRITE_STALL_MS) {
+        } else if (c->phase == PHASE_WRITING &&
+                   (age_ms >= ADMIN_WRITE_STALL_MS || (now - c->writing_since_us) / 1000 >= ADMIN_WRITE_TOTAL_MS)) {
             conn_close(c);
         } else if (c->phase == PHASE_LINGERING && age_ms >= ADMIN_LINGER_MS) {
             conn_close(c);
         }
     }
     srv->sweep_timer = net_timer_add(srv->loop, ADMIN_SWEEP_INTERVAL_MS, sweep, srv);
-}
-
-static int listen_socket(const char *host, int port, int *port_out) {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (!host || !*host) sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (strcmp(host, "localhost") == 0) sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        log_error("admin", "admin.listener host must be an IPv4 address host=%s", host);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    socklen_t len = sizeof(sa);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, ADMIN_LISTEN_BACKLOG) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-        log_error("admin", "cannot listen host=%s port=%d error=\"%s\"", host ? host : "", port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    *port_out = ntohs(sa.sin_port);
-    return fd;
 }
 
 struct http_server *http_server_create(struct net_loop *loop, const char *host, int port, http_handler_fn fn,
@@ -439,7 +429,7 @@ struct http_server *http_server_create(struct net_loop *loop, const char *host, 
     srv->ctx = ctx;
     srv->listen_watch = -1;
     for (int i = 0; i < LIMIT_ADMIN_CONNECTIONS_MAX; i++) srv->conns[i].fd = -1;
-    srv->listen_fd = listen_socket(host, port, &srv->port);
+    srv->listen_fd = net_listen_socket(host, port, ADMIN_LISTEN_BACKLOG, &srv->port);
     if (srv->listen_fd < 0) {
         free(srv);
         return NULL;

@@ -24,6 +24,7 @@
 #include "admin/http.h"
 #include "cli/procstat.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "group/group.h"
 #include "storage/fileio.h"
 
@@ -183,8 +184,15 @@ static void count_topic(void *opaque, struct topic *t) {
     w->partitions += (uint32_t)(t->partition_count > 0 ? t->partition_count : 0);
 }
 
+/* Per-topic series count against metrics.partition.series.max too: a
+ * broker with 100,000 topics would otherwise write 300,000 lines a scrape. */
 static void topic_traffic_sample(void *opaque, struct topic *t) {
     struct render_walk *w = opaque;
+    if (w->emitted >= w->max) {
+        w->truncated = true;
+        return;
+    }
+    w->emitted++;
     const char *labels[] = {"topic", t->name, NULL};
     uint64_t v = w->kind == 0 ? t->traffic.bytes_in : w->kind == 1 ? t->traffic.records_in : t->traffic.bytes_out;
     prom_sample_u64(w->ob, w->kind == 0   ? "gregor_topic_received_bytes_total"
@@ -228,6 +236,7 @@ static bool render_topics(struct broker *b, struct obuf *ob) {
     };
     for (w.kind = 0; w.kind < 3; w.kind++) {
         prom_family(ob, traffic_help[w.kind][0], PROM_COUNTER, traffic_help[w.kind][1]);
+        w.emitted = 0;
         topic_each(b, topic_traffic_sample, &w);
     }
     for (w.kind = 0; w.kind < SERIES_KINDS; w.kind++) {
@@ -280,8 +289,10 @@ static bool group_offset_sample(void *opaque, const struct group_offset_view *o)
         prom_sample_i64(w->ob, "gregor_consumer_group_committed_offset", labels, o->offset);
         return true;
     }
-    int64_t lag = p->high_watermark - o->offset;
-    prom_sample_i64(w->ob, "gregor_consumer_group_lag", labels, lag > 0 ? lag : 0);
+    /* Not clamped, like `gregor group describe` and Kafka's tool: an
+     * offset committed past the end shows as negative lag, a fact worth
+     * seeing (a client committing wrong offsets), not a zero. */
+    prom_sample_i64(w->ob, "gregor_consumer_group_lag", labels, p->high_watermark - o->offset);
     return true;
 }
 
@@ -304,8 +315,8 @@ static void render_metrics(struct broker *b, struct obuf *ob) {
     prom_family(ob, "gregor_build_info", PROM_GAUGE, "Always 1; the labels say which build runs.");
     const char *build[] = {"version", GREGOR_VERSION, NULL};
     prom_sample_u64(ob, "gregor_build_info", build, 1);
-    prom_family(ob, "gregor_start_time_seconds", PROM_GAUGE, "Unix time the broker started.");
-    prom_sample_f64(ob, "gregor_start_time_seconds", NULL, (double)b->stats.started_wall_ms / 1000.0);
+    prom_family(ob, "process_start_time_seconds", PROM_GAUGE, "Start time of the process since unix epoch in seconds.");
+    prom_sample_f64(ob, "process_start_time_seconds", NULL, (double)b->stats.started_wall_ms / 1000.0);
     gauge(ob, "gregor_ready", "1 once storage and groups are loaded.", b->ready ? 1 : 0);
     render_requests(b, ob);
     render_network(b, ob);

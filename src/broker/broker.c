@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,15 @@ const struct api_handler *api_handler_find(int16_t api_key) {
 /* Client ids go into log lines: printable ASCII only, bounded, so a hostile
  * id cannot split or flood a line. */
 #define LOG_CLIENT_ID_BYTES_MAX 128
+/* Slow-request lines per second: log writes are synchronous, so during a
+ * disk stall (when every request is slow) one line per request would add
+ * to the stall. The rest are counted in the next line's suppressed=N and
+ * all of them in gregor_slow_requests_total. */
+#define LOG_SLOW_REQUEST_LINES_PER_SEC 10
 
-static void log_slow_request(const struct request_ctx *ctx, uint64_t us) {
+static void log_slow_request(struct request_ctx *ctx, uint64_t us) {
+    uint64_t suppressed = 0;
+    if (!rate_limit_take(&ctx->b->slow_log_limit, net_now_us(), LOG_SLOW_REQUEST_LINES_PER_SEC, &suppressed)) return;
     char client[LOG_CLIENT_ID_BYTES_MAX + 1];
     int32_t n = ctx->client_id.len < 0 ? 0 : ctx->client_id.len;
     if (n > LOG_CLIENT_ID_BYTES_MAX) n = LOG_CLIENT_ID_BYTES_MAX;
@@ -84,9 +92,12 @@ static void log_slow_request(const struct request_ctx *ctx, uint64_t us) {
     }
     client[n] = '\0';
     const struct kafka_api_info *info = kafka_api_lookup(ctx->api_key);
-    log_warn("request", "slow request api=%s api_version=%d client_id=\"%s\" correlation_id=%d peer=%s duration_ms=%.3f",
+    char dropped[48] = "";
+    if (suppressed) snprintf(dropped, sizeof(dropped), " suppressed=%" PRIu64, suppressed);
+    log_warn("request",
+             "slow request api=%s api_version=%d client_id=\"%s\" correlation_id=%d peer=%s duration_ms=%.3f%s",
              info ? info->name : "?", ctx->api_version, client, ctx->correlation_id,
-             ctx->req->conn ? net_conn_peer(ctx->req->conn) : "?", (double)us / 1000.0);
+             ctx->req->conn ? net_conn_peer(ctx->req->conn) : "?", (double)us / 1000.0, dropped);
 }
 
 /* Once per request, whichever way it ends: answered, rejected or aborted. */

@@ -12,6 +12,7 @@
 #include "broker/broker.h"
 #include "core/arena.h"
 #include "core/metrics.h"
+#include "core/ratelimit.h"
 #include "core/obuf.h"
 #include "protocol/gen/kafka_errors.h"
 #include "protocol/gen/kafka_msgs.h"
@@ -97,6 +98,7 @@ struct broker {
     bool ready;                         /* storage and groups loaded, serving */
     const struct request_ctx *dispatching; /* the request whose handler is running, if any */
     struct broker_stats stats;
+    struct rate_limit slow_log_limit;      /* slow-request log lines */
 };
 
 struct request_ctx {

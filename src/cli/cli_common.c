@@ -109,18 +109,20 @@ static const char *hint_for(rd_kafka_resp_err_t err) {
     }
 }
 
+/* Set once cli_connect saw a broker answer. After that a timeout or a
+ * lost connection is a failure of a request (exit 1), not an unreachable
+ * cluster (exit 3), and the "is a broker running" hint would mislead. */
+static int cluster_reached;
+
+static int is_transport_error(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+           err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__RESOLVE;
+}
+
 int cli_exit_for(rd_kafka_resp_err_t err) {
-    switch (err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-        return CLI_EXIT_OK;
-    case RD_KAFKA_RESP_ERR__TRANSPORT:
-    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__RESOLVE:
-        return CLI_EXIT_UNREACHABLE;
-    default:
-        return CLI_EXIT_KAFKA;
-    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return CLI_EXIT_OK;
+    if (is_transport_error(err) && !cluster_reached) return CLI_EXIT_UNREACHABLE;
+    return CLI_EXIT_KAFKA;
 }
 
 int cli_kafka_error(const struct cli_ctx *ctx, rd_kafka_resp_err_t err, const char *what,
@@ -131,7 +133,9 @@ int cli_kafka_error(const struct cli_ctx *ctx, rd_kafka_resp_err_t err, const ch
     if (name && name[0] == '_') name++;
     fprintf(stderr, "gregor %s: %s: %s: %s\n", ctx->command, what, name ? name : "UNKNOWN",
             detail && *detail ? detail : rd_kafka_err2str(err));
-    const char *hint = hint_for(err);
+    const char *hint = is_transport_error(err) && cluster_reached
+                           ? "the cluster answered earlier; it may be busy or restarting: retry, or raise --timeout"
+                           : hint_for(err);
     if (hint && cli_exit_for(err) == CLI_EXIT_UNREACHABLE)
         fprintf(stderr, "  hint: no answer from %s; %s\n", ctx->brokers, hint);
     else if (hint)
@@ -332,6 +336,7 @@ rd_kafka_t *cli_connect(const struct cli_ctx *ctx, rd_kafka_type_t type, rd_kafk
         return NULL;
     }
     rd_kafka_metadata_destroy(md);
+    cluster_reached = 1;
     *exit_code = CLI_EXIT_OK;
     return rk;
 }

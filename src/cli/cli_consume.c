@@ -5,6 +5,7 @@
  * it printed. Unless --follow, it stops when every partition it reads has
  * reached its end (librdkafka's partition EOF).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,11 @@
 /* Partitions one command reads: enough for any topic a person looks at,
  * bounding the per-partition end-of-log flags. */
 #define CLI_CONSUME_PARTITIONS_MAX 100000
+/* Records printed between flushes of stdout when records keep coming
+ * (otherwise it is flushed whenever the consumer catches up): offsets are
+ * stored for commit only after a flush succeeded, so this also bounds how
+ * far commits trail a steady stream. */
+#define CLI_CONSUME_FLUSH_EVERY_RECORDS 1000
 
 enum start_at { START_EARLIEST, START_LATEST, START_OFFSET, START_TAIL, START_TIME };
 
@@ -35,7 +41,9 @@ struct consume_opts {
 
 struct consume_state {
     int partitions;
-    uint8_t *at_end;  /* per partition: reached the end since its last record */
+    uint8_t *at_end;    /* per partition: reached the end since its last record */
+    int64_t *printed_at; /* per partition: last offset printed but not yet flushed, -1 none */
+    uint64_t unflushed;  /* records printed since the last flush */
     uint64_t printed;
 };
 
@@ -127,6 +135,43 @@ static int all_at_end(rd_kafka_t *rk, const struct consume_state *st) {
     return done;
 }
 
+static int assigned_count(rd_kafka_t *rk) {
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(rk, &assigned) != 0 || !assigned) return 0;
+    int n = assigned->cnt;
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return n;
+}
+
+/* Flushes stdout, then stores for commit the offsets of what it held: a
+ * commit never covers records that did not reach the output (`| head`
+ * closing the pipe, a full disk, --num, Ctrl-C). A failed write is
+ * reported and returns CLI_EXIT_KAFKA; nothing more is stored. */
+static int flush_and_store(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct consume_opts *co,
+                           struct consume_state *st) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "gregor %s: writing the output failed: %s\n", ctx->command, strerror(errno));
+        return CLI_EXIT_KAFKA;
+    }
+    st->unflushed = 0;
+    rd_kafka_topic_partition_list_t *list = NULL;
+    for (int p = 0; p < st->partitions; p++) {
+        if (st->printed_at[p] < 0) continue;
+        if (co->group && co->commit) {
+            if (!list) list = rd_kafka_topic_partition_list_new(8);
+            /* The committed offset is the next one to read. */
+            rd_kafka_topic_partition_list_add(list, co->topic, p)->offset = st->printed_at[p] + 1;
+        }
+        st->printed_at[p] = -1;
+    }
+    if (list) {
+        /* A partition revoked meanwhile is refused: its new owner reads it again. */
+        rd_kafka_offsets_store(rk, list);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    return CLI_EXIT_OK;
+}
+
 static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct consume_opts *co,
                         struct consume_state *st) {
     int64_t start_ms = cli_now_ms();
@@ -136,17 +181,28 @@ static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
         if (!m || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             /* Caught up: what was printed goes out now even into a pipe
              * (which stdio buffers fully), so --follow output is live. */
-            fflush(stdout);
+            if ((rc = flush_and_store(ctx, rk, co, st)) != CLI_EXIT_OK) {
+                if (m) rd_kafka_message_destroy(m);
+                return rc;
+            }
         }
         if (!m) {
             if (co->follow) continue;
             if (all_at_end(rk, st)) break;
             int64_t waited_ms = cli_now_ms() - start_ms;
-            /* Without a single partition assigned (another member of the
-             * group holds them all), there is no end to wait for. */
-            if (!co->follow && st->printed == 0 && waited_ms > ctx->timeout_ms) {
-                rc = cli_kafka_error(ctx, RD_KAFKA_RESP_ERR__TIMED_OUT, "consume",
-                                     "no partition reached its end within --timeout");
+            if (st->printed == 0 && waited_ms > ctx->timeout_ms) {
+                /* Without a single partition assigned (other members of
+                 * the group hold them all) there is no end to wait for. */
+                if (co->group && assigned_count(rk) == 0)
+                    fprintf(stderr,
+                            "gregor %s: no partition of %s was assigned to this consumer within --timeout: "
+                            "other members of group %s hold them all\n"
+                            "  hint: see them with 'gregor group describe %s', or read without --group\n",
+                            ctx->command, co->topic, co->group, co->group);
+                else
+                    fprintf(stderr, "gregor %s: no partition of %s reached its end within --timeout\n",
+                            ctx->command, co->topic);
+                rc = CLI_EXIT_KAFKA;
                 break;
             }
             continue;
@@ -166,13 +222,13 @@ static int consume_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
         if (ctx->format == CLI_FORMAT_JSON) print_json(m);
         else print_template(co->template, m);
         st->printed++;
-        /* Stored only once printed: a commit never covers what the user
-         * did not see (--num, Ctrl-C). */
-        if (co->group && co->commit) rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        if (m->partition >= 0 && m->partition < st->partitions) st->printed_at[m->partition] = m->offset;
         rd_kafka_message_destroy(m);
+        if (++st->unflushed >= CLI_CONSUME_FLUSH_EVERY_RECORDS && (rc = flush_and_store(ctx, rk, co, st)) != 0)
+            return rc;
     }
-    fflush(stdout);
-    return rc;
+    int flushed = flush_and_store(ctx, rk, co, st);
+    return rc != CLI_EXIT_OK ? rc : flushed;
 }
 
 /* ---- start positions ---- */
@@ -317,6 +373,8 @@ static int consume(struct cli_ctx *ctx, int argc, char **argv) {
                              CLI_CONSUME_PARTITIONS_MAX);
     if (rc == CLI_EXIT_OK) {
         st.at_end = cli_xalloc((size_t)st.partitions);
+        st.printed_at = cli_xalloc((size_t)st.partitions * sizeof(*st.printed_at));
+        for (int p = 0; p < st.partitions; p++) st.printed_at[p] = -1;
         rc = start_reading(ctx, rk, &co, st.partitions);
     }
     if (rc == CLI_EXIT_OK) {
@@ -334,6 +392,7 @@ static int consume(struct cli_ctx *ctx, int argc, char **argv) {
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     free(st.at_end);
+    free(st.printed_at);
     return rc;
 }
 
@@ -342,7 +401,12 @@ const struct cli_command cli_consume_commands[] = {
      "Without --follow it stops when every partition read has reached its end.\n"
      "Without --group it reads all partitions (or those given) from --offset or\n"
      "--from-time and commits nothing. With --group it joins the group, starts\n"
-     "at the group's committed offsets and commits the records it printed.\n\n"
+     "at the group's committed offsets and commits the records it printed:\n"
+     "only those whose output was written (flushed), so `| head` does not\n"
+     "commit what it never showed. If writing the output fails (a closed\n"
+     "pipe, a full disk) it stops with exit 1. Without --follow, if other\n"
+     "members of the group hold every partition, it gives up after --timeout\n"
+     "with exit 1.\n\n"
      "Options:\n"
      "  -g, --group GROUP      consume as a member of GROUP\n"
      "  -o, --offset WHERE     earliest (default), latest, an offset, or -N (the\n"

@@ -3,6 +3,7 @@
  * docs/CLI.md (`gregor help --markdown`), so the manual and --help cannot
  * drift apart.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,11 @@ static const char other_commands[] =
 
 static const char exit_codes[] =
     "  0  success\n"
-    "  1  the broker answered with an error (or some records failed)\n"
+    "  1  the broker answered with an error, some records failed, a request\n"
+    "     timed out after the cluster had answered, or writing the output\n"
+    "     failed (e.g. a closed pipe)\n"
     "  2  usage error: bad arguments, nothing was sent\n"
-    "  3  cannot reach the cluster within --timeout\n";
+    "  3  cannot reach the cluster within --timeout: no broker ever answered\n";
 
 static void print_overview(FILE *out) {
     fputs("usage: gregor COMMAND [options]\n\nCommands:\n", out);
@@ -155,5 +158,12 @@ int cli_main(int argc, char **argv) {
     argc -= words - 1;
     argv[0] = prog;
     optind = 0;  /* glibc: a full re-initialisation */
-    return c->run(&ctx, argc, argv);
+    int rc = c->run(&ctx, argc, argv);
+    /* Output that never arrived (a full disk, a closed pipe) is a failure
+     * even when everything else worked. */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_EXIT_OK) {
+        fprintf(stderr, "gregor %s: writing the output failed: %s\n", c->name, strerror(errno));
+        rc = CLI_EXIT_KAFKA;
+    }
+    return rc;
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
+
 void *cli_xalloc(size_t n) {
     void *p = calloc(1, n ? n : 1);
     if (!p) {
@@ -158,59 +160,9 @@ void cli_table_json(const struct cli_table *t, FILE *out) {
     fputs("]", out);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n) {
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80) return 1;
-    if ((s[0] & 0xe0) == 0xc0) len = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0) len = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0) len = 4, cp = s[0] & 0x07;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past Unicode are invalid. */
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
+static void file_sink(void *ctx, const void *bytes, size_t n) { fwrite(bytes, 1, n, ctx); }
 
-void cli_json_strn(FILE *out, const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', out);
-    for (size_t i = 0; i < n;) {
-        /* Runs of printable ASCII go out in one write: most text is that. */
-        size_t run = 0;
-        while (i + run < n && p[i + run] >= 0x20 && p[i + run] < 0x7f && p[i + run] != '"' && p[i + run] != '\\')
-            run++;
-        if (run) {
-            fwrite(p + i, 1, run, out);
-            i += run;
-            continue;
-        }
-        unsigned char c = p[i];
-        size_t len = utf8_sequence(p + i, n - i);
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc(c, out);
-        } else if (c == '\n') {
-            fputs("\\n", out);
-        } else if (c == '\t') {
-            fputs("\\t", out);
-        } else if (c < 0x20 || c == 0x7f || len == 0) {
-            fprintf(out, "\\u%04x", c);
-        } else {
-            fwrite(p + i, 1, len, out);
-            i += len;
-            continue;
-        }
-        i++;
-    }
-    fputc('"', out);
-}
+void cli_json_strn(FILE *out, const char *s, size_t n) { json_string_write(file_sink, out, s, n); }
 
 void cli_json_str(FILE *out, const char *s) {
     if (!s)

@@ -34,9 +34,7 @@ void cli_table_sort(struct cli_table *t, int keys);
 void cli_table_print(const struct cli_table *t, FILE *out);
 void cli_table_json(const struct cli_table *t, FILE *out);
 
-/* A JSON string of n bytes: control characters escaped; bytes that are
- * not valid UTF-8 become \u00XX (their Latin-1 reading) so the output is
- * always valid JSON. */
+/* A JSON string of n bytes, escaped by core/text.h's json_string_write. */
 void cli_json_strn(FILE *out, const char *s, size_t n);
 void cli_json_str(FILE *out, const char *s);  /* NULL prints null */
 

@@ -32,6 +32,7 @@
 
 struct produce_state {
     uint64_t delivered, failed, bytes_in;
+    uint64_t rejected;  /* lines refused before sending (no headers delimiter) */
     rd_kafka_resp_err_t first_err;
     char first_err_text[256];
 };
@@ -147,11 +148,21 @@ static void parse_line_headers(rd_kafka_headers_t *h, const char *s, size_t n) {
     }
 }
 
+/* The line's headers delimiter with --parse-headers, NULL without the
+ * option; *missing is set when the option is on and the line lacks it. */
+static const char *find_headers_delim(const struct produce_opts *po, const char *line, long len, int *missing) {
+    size_t delim_len = po->headers_delim ? strlen(po->headers_delim) : 0;
+    const char *delim = delim_len ? memmem(line, (size_t)len, po->headers_delim, delim_len) : NULL;
+    *missing = delim_len && !delim;
+    return delim;
+}
+
 static int send_line(rd_kafka_t *rk, const struct produce_opts *po, const rd_kafka_headers_t *hdrs,
                      const char *line, long len) {
     rd_kafka_headers_t *line_hdrs = NULL;
-    size_t delim_len = po->headers_delim ? strlen(po->headers_delim) : 0;
-    const char *delim = delim_len ? memmem(line, (size_t)len, po->headers_delim, delim_len) : NULL;
+    int missing;
+    const char *delim = find_headers_delim(po, line, len, &missing);
+    size_t delim_len = delim ? strlen(po->headers_delim) : 0;
     if (delim) {
         line_hdrs = hdrs ? rd_kafka_headers_copy(hdrs) : rd_kafka_headers_new(8);
         parse_line_headers(line_hdrs, line, (size_t)(delim - line));
@@ -209,10 +220,22 @@ static int produce_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
             progress_clear(&prog);
             fprintf(stderr, "gregor %s: line %llu is longer than %d bytes; stopped there\n", ctx->command,
                     (unsigned long long)lineno, CLI_PRODUCE_LINE_MAX);
-            rc = CLI_EXIT_USAGE;
+            /* Once records went out it is a partial failure, not bad usage. */
+            rc = *sent || st->rejected ? CLI_EXIT_KAFKA : CLI_EXIT_USAGE;
             break;
         }
         st->bytes_in += (uint64_t)len + 1;
+        int missing;
+        find_headers_delim(po, line, len, &missing);
+        if (missing) {
+            /* As Kafka's console producer with parse.headers: a line without
+             * the delimiter is an error, not a record without headers. */
+            progress_clear(&prog);
+            if (st->rejected++ == 0)
+                fprintf(stderr, "gregor %s: line %llu has no headers delimiter; not sent\n", ctx->command,
+                        (unsigned long long)lineno);
+            continue;
+        }
         rd_kafka_resp_err_t err = send_line(rk, po, hdrs, line, len);
         if (err) {
             progress_clear(&prog);
@@ -225,8 +248,12 @@ static int produce_loop(const struct cli_ctx *ctx, rd_kafka_t *rk, const struct 
     }
     if (ferror(in) && !cli_interrupted()) {
         fprintf(stderr, "gregor %s: reading input: %s\n", ctx->command, strerror(errno));
-        rc = CLI_EXIT_USAGE;
+        rc = *sent || st->rejected ? CLI_EXIT_KAFKA : CLI_EXIT_USAGE;
     }
+    if (st->rejected > 1)
+        fprintf(stderr, "gregor %s: %llu lines had no headers delimiter; not sent\n", ctx->command,
+                (unsigned long long)st->rejected);
+    if (st->rejected && rc == CLI_EXIT_OK) rc = CLI_EXIT_KAFKA;
     progress_draw(&prog, st, *sent, 1);
     progress_clear(&prog);
     free(line);
@@ -288,11 +315,12 @@ static void print_summary(const struct cli_ctx *ctx, const struct produce_opts *
         printf("{\"topic\":");
         cli_json_str(stdout, po->topic);
         printf(",\"records\":%llu,\"failed\":%llu,\"bytes\":%llu,\"seconds\":%.3f}\n",
-               (unsigned long long)st->delivered, (unsigned long long)(sent - st->delivered),
+               (unsigned long long)st->delivered, (unsigned long long)(sent - st->delivered + st->rejected),
                (unsigned long long)st->bytes_in, secs);
     } else {
         printf("produced %llu records to %s", (unsigned long long)st->delivered, po->topic);
-        if (sent != st->delivered) printf(", %llu failed", (unsigned long long)(sent - st->delivered));
+        if (sent + st->rejected != st->delivered)
+            printf(", %llu failed", (unsigned long long)(sent - st->delivered + st->rejected));
         printf(" (%.1f MB in %.2f s)\n", (double)st->bytes_in / 1e6, secs);
     }
 }
@@ -366,14 +394,16 @@ const struct cli_command cli_produce_commands[] = {
      "line without the separator has no key. Records are acknowledged by the\n"
      "broker (acks=all) before the command ends; the count is printed at the end.\n"
      "A progress bar shows on stderr when it is a terminal and the input is large.\n"
-     "Ctrl-C stops reading; what was read is still delivered.\n\n"
+     "Ctrl-C stops reading; what was read is still delivered. A line longer than\n"
+     "16 MiB stops the command: exit 2 if nothing was sent yet, else 1.\n\n"
      "Options:\n"
      "  -f, --file FILE        read FILE instead of stdin\n"
      "  -k, --key-separator S  split each line into key S value\n"
      "  -H, --header NAME=VALUE  a header on every record (repeatable)\n"
      "  --parse-headers        each line starts with its own headers, as with Kafka's\n"
      "                         console producer: name:value,name:value<TAB>key:value\n"
-     "                         (a line without the tab has only the -H headers)\n"
+     "                         (a line without the tab is an error: reported,\n"
+     "                         counted as failed, not sent; exit 1)\n"
      "  --headers-delimiter S  end the line's headers with S instead of a tab\n"
      "                         (implies --parse-headers)\n"
      "  -p, --partition N      send to partition N (default: by key, else sticky)\n"

@@ -433,7 +433,8 @@ static int alter_config_send(const struct cli_ctx *ctx, rd_kafka_t *rk, const ch
     for (int s = 0; s < nsets; s++) {
         char key[256];
         const char *value;
-        cli_split_kv(sets[s], key, sizeof(key), &value);
+        /* Checked when parsed; never sends an unset key. */
+        if (cli_split_kv(sets[s], key, sizeof(key), &value) != 0) continue;
         rd_kafka_ConfigResource_set_config(res, key, value);
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -469,8 +470,12 @@ static int topic_alter_config(struct cli_ctx *ctx, int argc, char **argv) {
         int r = cli_common_option(ctx, c, optarg);
         if (r >= CLI_STOP) return r - CLI_STOP;
         if (c == 's') {
-            if (!strchr(optarg, '=') || optarg[0] == '=' || nsets == CLI_LIST_MAX)
-                return cli_usage_error(ctx, "--set expects key=value, got \"%s\"", optarg);
+            char key[256];
+            const char *value;
+            if (nsets == CLI_LIST_MAX) return cli_usage_error(ctx, "too many --set");
+            if (cli_split_kv(optarg, key, sizeof(key), &value) != 0)
+                return cli_usage_error(ctx, "--set expects key=value with a key of at most %zu bytes, got \"%.64s%s\"",
+                                       sizeof(key) - 1, optarg, strlen(optarg) > 64 ? "..." : "");
             sets[nsets++] = optarg;
         }
         if (c == 'd') {
@@ -500,7 +505,7 @@ static int topic_alter_config(struct cli_ctx *ctx, int argc, char **argv) {
         for (int i = 0; i < nsets; i++) {
             char key[256];
             const char *value;
-            cli_split_kv(sets[i], key, sizeof(key), &value);
+            if (cli_split_kv(sets[i], key, sizeof(key), &value) != 0) continue;
             printf(i ? "," : "");
             cli_json_str(stdout, key);
             putchar(':');

@@ -532,8 +532,9 @@ static int set_advertised(struct broker_config *cfg, const struct key_spec *spec
     return 0;
 }
 
-/* "host:port" (IPv4 address or localhost; port 0 picks a free one), or
- * empty to turn the admin endpoints off. */
+/* "host:port" (an IPv4 address or a host name, resolved by
+ * net_listen_socket as for listeners; port 0 picks a free one), or empty
+ * to turn the admin endpoints off. */
 static int set_admin_listener(struct broker_config *cfg, const struct key_spec *spec, const char *value,
                               char *err, int err_len) {
     char text[CONFIG_STRING_BYTES_MAX];

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/text.h"
+
 const uint64_t metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
     50,     100,    250,    500,     1000,    2500,    5000,     10000,    25000,
     50000,  100000, 250000, 500000,  1000000, 2500000, 5000000, 10000000, 30000000,
@@ -32,15 +34,28 @@ void prom_family(struct obuf *ob, const char *name, enum prom_type type, const c
     obuf_printf(ob, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type_names[type]);
 }
 
-static bool byte_printable(unsigned char c) { return c >= 0x20 && c < 0x7f; }
-
+/* A label value. Prometheus takes any UTF-8 there, escaping only
+ * backslash, quote and newline, so valid UTF-8 passes through. Group ids
+ * and client-chosen names need not be UTF-8, though: each invalid byte is
+ * written as the four characters \xNN, and for that to stay unambiguous
+ * (distinct ids, distinct series) a real backslash is written as two.
+ * Both then get the format's own escaping: on the wire a backslash in the
+ * id is \\\\ and an invalid byte 0xff is \\xff. */
 static void put_escaped(struct obuf *ob, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\\') obuf_put(ob, "\\\\", 2);
-        else if (*p == '"') obuf_put(ob, "\\\"", 2);
-        else if (*p == '\n') obuf_put(ob, "\\n", 2);
-        else if (byte_printable(*p)) obuf_put(ob, p, 1);
-        else obuf_put(ob, "_", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence_len(p + i, n - i);
+        if (p[i] == '\\') obuf_put(ob, "\\\\\\\\", 4);
+        else if (p[i] == '"') obuf_put(ob, "\\\"", 2);
+        else if (p[i] == '\n') obuf_put(ob, "\\n", 2);
+        else if (len == 0) obuf_printf(ob, "\\\\x%02x", p[i]);
+        else {
+            obuf_put(ob, p + i, len);
+            i += len;
+            continue;
+        }
+        i++;
     }
 }
 
@@ -99,16 +114,4 @@ void prom_histogram(struct obuf *ob, const char *name, const char *const *labels
     obuf_printf(ob, "%s_count", name);
     put_labels(ob, labels, NULL, NULL);
     obuf_printf(ob, " %" PRIu64 "\n", h->count);
-}
-
-void json_string(struct obuf *ob, const char *s) {
-    obuf_put(ob, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\\' || *p == '"') {
-            obuf_put(ob, "\\", 1);
-            obuf_put(ob, p, 1);
-        } else if (byte_printable(*p)) obuf_put(ob, p, 1);
-        else obuf_printf(ob, "\\u%04x", *p);
-    }
-    obuf_put(ob, "\"", 1);
 }

@@ -41,8 +41,9 @@ static inline void metrics_observe_us(struct metrics_histogram *h, uint64_t us) 
 /* ---- text exposition ----
  * A family is announced once with prom_family, then its samples follow.
  * Labels come as alternating name/value strings ending with NULL; values
- * are escaped (backslash, quote, newline) and bytes outside printable
- * ASCII become '_', so any group id gives a valid line. */
+ * are escaped (backslash, quote, newline), valid UTF-8 passes through and
+ * invalid bytes become the text \xNN (a real backslash the text \\), so
+ * any group id gives a valid line and distinct ids distinct series. */
 enum prom_type { PROM_COUNTER, PROM_GAUGE, PROM_HISTOGRAM };
 
 void prom_family(struct obuf *ob, const char *name, enum prom_type type, const char *help);
@@ -54,7 +55,5 @@ void prom_sample_f64(struct obuf *ob, const char *name, const char *const *label
 void prom_histogram(struct obuf *ob, const char *name, const char *const *labels, const struct metrics_histogram *h);
 /* printf into the buffer (sticky failure like the rest of obuf). */
 void obuf_printf(struct obuf *ob, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string literal, quotes included, with the same byte policy. */
-void json_string(struct obuf *ob, const char *s);
 
 #endif

@@ -83,6 +83,13 @@ void net_respond(struct net_request *req, struct obuf *resp);
 void net_respond_close(struct net_request *req);
 
 /* Monotonic clock in microseconds / wall clock in milliseconds. */
+/* A non-blocking listening IPv4 socket on host:port. host: empty for every
+ * interface, an IPv4 literal, or a name (its first IPv4 address). Port 0
+ * picks a free port; the bound port goes to *port_out. Returns the
+ * descriptor, or -1 (logged). Used by every listener, so they agree on
+ * what a host means. */
+int net_listen_socket(const char *host, int port, int backlog, int *port_out);
+
 uint64_t net_now_us(void);
 int64_t net_wall_ms(void);
 

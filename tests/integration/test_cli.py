@@ -134,6 +134,7 @@ def help_and_docs():
     # Bad values are refused before anything is sent.
     for bad in (["topic", "list", "-b", ""], ["topic", "create", "x", "-p", "0"],
                 ["topic", "create", "x", "-c", "novalue"], ["topic", "alter-config", "x", "--delete", ""],
+                ["topic", "alter-config", "x", "--set", "k" * 300 + "=v"],
                 ["topic", "add-partitions", "x", "-p", "-1"], ["topic", "list", "--timeout", "0"],
                 ["group", "reset-offsets", "--group", "g", "--all-topics", "--to-datetime", "2026-13-45T99:00:00Z"],
                 ["group", "reset-offsets", "--group", "g", "--all-topics", "--to-offset", "-5"],
@@ -325,21 +326,24 @@ def produce_read_by_other_clients():
 
         # Per-line headers in Kafka's console-producer syntax, read back by kafka-python.
         ht = create_topic(b.bootstrap, unique_topic("hdr"), 1)
-        cli(b, "produce", ht, "-k", ":", "--parse-headers", "-H", "fixed=f",
-            input=b"a:1,b:2\tk1:v1\nplain:v2\nnull\t:v3\n")
+        # A line without the delimiter is an error, as in Kafka's console
+        # producer: reported, counted as failed, not sent; the others are.
+        r = cli(b, "produce", ht, "-k", ":", "--parse-headers", "-H", "fixed=f", "--format", "json", rc=1,
+                input=b"a:1,b:2\tk1:v1\nplain:v2\nnull\t:v3\n")
+        assert r.json()["records"] == 2 and r.json()["failed"] == 1, r.out
+        assert "line 2 has no headers delimiter" in r.err, r.err
         cli(b, "produce", ht, "--headers-delimiter", "|", input=b"x:y|just a value\n")
         kc = KafkaConsumer(bootstrap_servers=b.bootstrap, api_version=API_VERSION, auto_offset_reset="earliest",
                            enable_auto_commit=False, consumer_timeout_ms=5000)
         kc.assign([KTopicPartition(ht, 0)])
         recs = []
         deadline = time.monotonic() + 60
-        while len(recs) < 4 and time.monotonic() < deadline:
+        while len(recs) < 3 and time.monotonic() < deadline:
             for batch in kc.poll(timeout_ms=500).values():
                 recs.extend(batch)
         kc.close()
         assert [(r.key, r.value, r.headers) for r in recs] == [
             (b"k1", b"v1", [("fixed", b"f"), ("a", b"1"), ("b", b"2")]),
-            (b"plain", b"v2", [("fixed", b"f")]),
             (b"", b"v3", [("fixed", b"f"), ("null", None)]),
             (None, b"just a value", [("x", b"y")])], recs
 
@@ -348,6 +352,13 @@ def produce_read_by_other_clients():
         r = cli(b, "produce", small, "--format", "json", rc=1, input=b"x" * 5000 + b"\n")
         assert r.json()["records"] == 0 and r.json()["failed"] == 1, r.out
         assert "MSG_SIZE_TOO_LARGE" in r.err and "max.message.bytes" in r.err, r.err
+
+        # An over-long line stops the command: a usage error (2) only if
+        # nothing was sent yet, else a partial failure (1).
+        huge = b"x" * (16 * 1024 * 1024 + 1) + b"\n"
+        r = cli(b, "produce", topic, "--format", "json", rc=1, input=b"first\n" + huge)
+        assert r.json()["records"] == 1 and "longer than" in r.err, (r.out, r.err)
+        cli(b, "produce", topic, rc=2, input=huge)
 
         r = cli(b, "produce", topic, "--partition", "9", rc=1, input=b"x\n")
         assert "UNKNOWN_PARTITION" in r.err
@@ -428,6 +439,52 @@ def consume_group_commits():
         assert proc.returncode == 0, (proc.returncode, err[-2000:])
         assert not any(m.encode() in err for m in SANITIZER_MARKERS), err[-3000:]
         assert kp_committed(b, follower) == {(topic, 0): 13}
+
+        # A reader that goes away (`| head -1`): exit 1, and the commit
+        # covers no record that failed to reach the output.
+        big = create_topic(b.bootstrap, unique_topic("pipe"), 1)
+        n = 5000
+        d = produce_all(producer(b.bootstrap), big, [{"value": b"%06d" % i + b"." * 200} for i in range(n)])
+        assert not d.errors
+        closer = unique_topic("g")
+        proc = subprocess.Popen([BIN, "consume", big, "-b", b.bootstrap, "--group", closer],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = proc.stdout.readline()
+            proc.stdout.close()
+            err = proc.stderr.read()
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert first.startswith(b"000000"), first
+        assert proc.returncode == 1, (proc.returncode, err[-2000:])
+        assert b"writing the output failed" in err, err[-2000:]
+        assert not any(m.encode() in err for m in SANITIZER_MARKERS), err[-3000:]
+        committed = kp_committed(b, closer).get((big, 0), -1)
+        assert committed < n, committed
+
+        # Another member holds the only partition: without --follow there is
+        # no end to reach; exit 1 with a message saying so (not "cannot
+        # reach the cluster", 3). The holder's client id sorts first, so
+        # the assignors (range, roundrobin) keep the partition with it.
+        holder_group = unique_topic("g")
+        holder = subprocess.Popen([BIN, "consume", topic, "-b", b.bootstrap, "--group", holder_group, "--follow",
+                                   "--prop", "client.id=aaa-holder"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert holder.stdout.readline().strip() == b"m0"
+            r = cli(b, "consume", topic, "--group", holder_group, "--timeout", "5000", rc=1)
+            assert "other members of group" in r.err and "cannot reach" not in r.err, r.err
+            assert r.out == "", r.out
+        finally:
+            holder.send_signal(signal.SIGINT)
+            try:
+                holder.communicate(timeout=60)
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
 
         other = unique_topic("g")
         assert cli(b, "consume", topic, "--group", other, "--offset", "latest").out == ""

@@ -64,6 +64,7 @@ def scrape(b):
         m = _SAMPLE.match(line)
         assert m, "unparseable sample line: %r" % line
         labels = frozenset(_LABEL.findall(m.group(3) or ""))
+        assert (m.group(1), labels) not in out, "duplicate sample: %r" % line
         out[(m.group(1), labels)] = float(m.group(4))
     return out
 
@@ -318,15 +319,51 @@ def consumer_lag_matches_commits():
         kc = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=group2, enable_auto_commit=False,
                            request_timeout_ms=30000)
         try:
-            kc.assign([KTopicPartition(topic, 0), KTopicPartition(topic, 1)])
+            kc.assign([KTopicPartition(topic, p) for p in range(3)])
             kc.commit({KTopicPartition(topic, 0): OffsetAndMetadata(45, ""),
-                       KTopicPartition(topic, 1): OffsetAndMetadata(1, "")})
+                       KTopicPartition(topic, 1): OffsetAndMetadata(1, ""),
+                       KTopicPartition(topic, 2): OffsetAndMetadata(7, "")})
         finally:
             kc.close()
         m = scrape(b)
         assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=0) == 5
         assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=1) == 39
-        assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=2) is None
+        # Committed past the end: negative lag, not clamped (as the CLI and Kafka's tool show it).
+        assert value(m, "gregor_consumer_group_lag", group=group2, topic=topic, partition=2) == -7
+        promtool_check(http_get(b, "/metrics")[2])
+
+
+@test
+def utf8_group_ids_distinct_series():
+    """Group ids are UTF-8 label values as they are: two ids that differ
+    only in non-ASCII characters give two series (they used to collapse
+    into one, a duplicate sample), and the page still passes promtool."""
+    with Broker() as b:
+        wait_admin(b)
+        topic = unique_topic("utf8")
+        create_topic(b.bootstrap, topic, 1)
+        g1, g2 = "caf\u00e9-\u65e5\u672c", "caf\u00fc-\u65e5\u672c"
+        c = consumer(b.bootstrap, **{"group.id": g1})
+        try:
+            c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+        finally:
+            c.close()
+        from kafka import KafkaConsumer
+        from kafka.structs import OffsetAndMetadata
+        from kafka.structs import TopicPartition as KTopicPartition
+        kc = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=g2, enable_auto_commit=False,
+                           request_timeout_ms=30000)
+        try:
+            kc.assign([KTopicPartition(topic, 0)])
+            kc.commit({KTopicPartition(topic, 0): OffsetAndMetadata(0, "")})
+        finally:
+            kc.close()
+        m = scrape(b)
+        for g in (g1, g2):
+            assert value(m, "gregor_consumer_group_committed_offset", group=g, topic=topic, partition=0) == 0, \
+                series(m, "gregor_consumer_group_committed_offset")
+        assert value(m, "process_start_time_seconds") > 1.6e9
+        assert value(m, "gregor_start_time_seconds") is None
         promtool_check(http_get(b, "/metrics")[2])
 
 
@@ -433,6 +470,52 @@ def large_page_to_slow_and_vanishing_readers():
         health_check(b.bootstrap, timeout=TIMEOUT)
 
 
+@test(timeout=300)
+def trickling_readers_cut_off():
+    """Readers that keep taking a few bytes now and then (so the write never
+    stalls for 10 s) are still cut off 30 s after their response began:
+    16 of them must not hold every admin slot forever."""
+    with Broker() as b:
+        wait_admin(b)
+        create_topic(b.bootstrap, unique_topic("trickle") + "x" * 200, 3000)
+        readers = []
+        for _ in range(16):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.settimeout(0.05)
+            s.connect(("127.0.0.1", b.admin_port))
+            s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+            readers.append(s)
+
+        def trickle(seconds):
+            # About 32 KB per reader per second: progress every second (the
+            # 10 s stall rule never fires), yet the page (> 3 MB) would take
+            # minutes.
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                for s in readers:
+                    got = 0
+                    while got < 32768:
+                        try:
+                            chunk = s.recv(32768 - got)
+                        except (socket.timeout, OSError):
+                            break
+                        if not chunk:
+                            break
+                        got += len(chunk)
+                time.sleep(1)
+
+        try:
+            trickle(12)
+            if status_of(raw_http(b, b"GET /health/live HTTP/1.1\r\n\r\n")) != 503:
+                raise Skip("the kernel took the whole page: the readers hold no admin slot")
+            trickle(30)
+            assert status_of(raw_http(b, b"GET /health/live HTTP/1.1\r\n\r\n")) == 200
+        finally:
+            for s in readers:
+                s.close()
+
+
 @test
 def slow_request_log():
     """log.slow.request.ms=0 logs every request with API, version, client
@@ -449,6 +532,22 @@ def slow_request_log():
     with Broker({"log.slow.request.ms": -1}) as b:
         kcat(["-L", "-b", b.bootstrap])
         assert "slow request" not in b.log_text()
+
+
+@test
+def slow_request_log_rate_limited():
+    """The slow-request log is rate limited (10 lines/s): a burst of slow
+    requests logs a few lines, and the next line says how many were left
+    out; lines plus suppressed counts add up to gregor_slow_requests_total."""
+    with Broker({"log.slow.request.ms": 0}) as b:
+        wait_admin(b)
+        send_api_versions(b.bootstrap, 500)
+        time.sleep(1.2)  # the bucket refills, so the next request is logged
+        send_api_versions(b.bootstrap, 1)
+        lines = [ln for ln in b.log_text().splitlines() if "request: slow request" in ln]
+        suppressed = [int(m.group(1)) for m in (re.search(r" suppressed=(\d+)$", ln) for ln in lines) if m]
+        assert len(lines) < 500 and suppressed, (len(lines), suppressed)
+        assert len(lines) + sum(suppressed) == value(scrape(b), "gregor_slow_requests_total"), (len(lines), suppressed)
 
 
 @test
@@ -481,9 +580,15 @@ def partition_series_cap():
         create_topic(b.bootstrap, topic, 5)
         m = scrape(b)
         assert len(series(m, "gregor_partition_log_size_bytes")) == 2, series(m, "gregor_partition_log_size_bytes")
+        for extra in range(2):
+            create_topic(b.bootstrap, unique_topic("cap%d" % extra), 1)
+        m = scrape(b)
+        for family in ("gregor_topic_received_bytes_total", "gregor_topic_received_records_total",
+                       "gregor_topic_sent_bytes_total"):
+            assert len(series(m, family)) == 2, (family, series(m, family))
         assert value(m, "gregor_metrics_series_truncated", series="partition") == 1
         assert value(m, "gregor_metrics_series_truncated", series="consumer_group") == 0
-        assert value(m, "gregor_partitions") == 5
+        assert value(m, "gregor_partitions") == 7
         c = consumer(b.bootstrap)
         try:
             c.commit(offsets=[TopicPartition(topic, p, 0) for p in range(5)], asynchronous=False)
@@ -516,6 +621,29 @@ def admin_port_taken_broker_still_serves():
             b.__exit__(None, None, None)
     finally:
         holder.close()
+
+
+@test
+def admin_listener_host_name():
+    """admin.listener takes a host name, resolved as for listeners (it used
+    to pass validation and then run without endpoints)."""
+    name = socket.gethostname()
+    try:
+        ip = socket.gethostbyname(name)
+    except OSError:
+        raise Skip("host name %s does not resolve" % name)
+    with Broker(cli_overrides={"admin.listener": "%s:0" % name}) as b:
+        line = wait_for(lambda: next((ln for ln in b.log_text().splitlines() if "admin: listening" in ln), None),
+                        timeout=TIMEOUT, what="admin listener")
+        assert "host=%s " % name in line, line
+        b.admin_port = int(re.search(r"port=(\d+)", line).group(1))
+        c = http.client.HTTPConnection(ip, b.admin_port, timeout=30)
+        try:
+            c.request("GET", "/health/live")
+            assert c.getresponse().status == 200
+        finally:
+            c.close()
+        assert "admin endpoints unavailable" not in b.log_text()
 
 
 @test

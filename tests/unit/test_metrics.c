@@ -2,6 +2,10 @@
 #include "admin/http.h"
 #include "core/limits.h"
 #include "core/metrics.h"
+#include "core/ratelimit.h"
+#include "core/text.h"
+
+#include <stdio.h>
 
 #include <string.h>
 
@@ -80,11 +84,11 @@ static void test_prometheus_text(void) {
     obuf_put(&ob, "", 1);
     const char *text = (const char *)ob.data;
     CHECK(strstr(text, "# HELP x_seconds Help.\n# TYPE x_seconds histogram\n") == text);
-    CHECK(strstr(text, "x_seconds_bucket{api=\"Pro\\\"d\\\\u\\nce_\",le=\"0.00025\"} 0\n") != NULL);
-    CHECK(strstr(text, "x_seconds_bucket{api=\"Pro\\\"d\\\\u\\nce_\",le=\"0.0005\"} 1\n") != NULL);
+    CHECK(strstr(text, "x_seconds_bucket{api=\"Pro\\\"d\\\\\\\\u\\nce\x01\",le=\"0.00025\"} 0\n") != NULL);
+    CHECK(strstr(text, "x_seconds_bucket{api=\"Pro\\\"d\\\\\\\\u\\nce\x01\",le=\"0.0005\"} 1\n") != NULL);
     CHECK(strstr(text, "le=\"+Inf\"} 1\n") != NULL);
-    CHECK(strstr(text, "x_seconds_sum{api=\"Pro\\\"d\\\\u\\nce_\"} 0.000300\n") != NULL);
-    CHECK(strstr(text, "x_seconds_count{api=\"Pro\\\"d\\\\u\\nce_\"} 1\n") != NULL);
+    CHECK(strstr(text, "x_seconds_sum{api=\"Pro\\\"d\\\\\\\\u\\nce\x01\"} 0.000300\n") != NULL);
+    CHECK(strstr(text, "x_seconds_count{api=\"Pro\\\"d\\\\\\\\u\\nce\x01\"} 1\n") != NULL);
     CHECK(!obuf_failed(&ob));
     obuf_free(&ob);
     /* A bounded buffer fails instead of growing. */
@@ -94,11 +98,61 @@ static void test_prometheus_text(void) {
     obuf_free(&ob);
 }
 
+/* Distinct group ids must give distinct label values: valid UTF-8 passes,
+ * an invalid byte is the text \xNN, a real backslash is doubled first. */
+static void check_label(const char *value, const char *want) {
+    struct obuf ob;
+    obuf_init(&ob, 1 << 16);
+    const char *labels[] = {"group", value, NULL};
+    prom_sample_u64(&ob, "g", labels, 1);
+    obuf_put(&ob, "", 1);
+    char expect[256];
+    snprintf(expect, sizeof(expect), "g{group=\"%s\"} 1\n", want);
+    if (strcmp((const char *)ob.data, expect) != 0) fprintf(stderr, "label: got %s want %s", ob.data, expect);
+    CHECK(strcmp((const char *)ob.data, expect) == 0);
+    obuf_free(&ob);
+}
+
+static void test_label_values_utf8(void) {
+    check_label("gr\xc3\xbcppe-\xe6\x97\xa5", "gr\xc3\xbcppe-\xe6\x97\xa5");
+    check_label("a\xff", "a\\\\xff");
+    check_label("a\xfe", "a\\\\xfe");
+    check_label("a\\xff", "a\\\\\\\\xff");
+    check_label("q\"n\n", "q\\\"n\\n");
+    check_label("\xc3", "\\\\xc3"); /* truncated sequence */
+}
+
+static void test_json_string_utf8(void) {
+    struct obuf ob;
+    obuf_init(&ob, 1 << 16);
+    json_string(&ob, "gr\xc3\xbcn \"q\" \\ \x01\xff");
+    obuf_put(&ob, "", 1);
+    CHECK(strcmp((const char *)ob.data, "\"gr\xc3\xbcn \\\"q\\\" \\\\ \\u0001\\u00ff\"") == 0);
+    obuf_free(&ob);
+}
+
+static void test_rate_limit(void) {
+    struct rate_limit rl = {0};
+    uint64_t suppressed = 99, t = 1000000;
+    int passed = 0;
+    for (int i = 0; i < 25; i++) passed += rate_limit_take(&rl, t, 10, &suppressed);
+    CHECK_EQ_INT(passed, 10); /* a full bucket: a burst of 10 */
+    CHECK_EQ_INT(suppressed, 0);
+    CHECK(!rate_limit_take(&rl, t + 50000, 10, &suppressed)); /* half a token */
+    CHECK(rate_limit_take(&rl, t + 100000, 10, &suppressed));  /* 0.1 s: one token */
+    CHECK_EQ_INT(suppressed, 16);                              /* 15 + the one above */
+    CHECK(rate_limit_take(&rl, t + 100000 + 60000000, 10, &suppressed));
+    CHECK_EQ_INT(suppressed, 0);
+}
+
 int main(void) {
     TEST_RUN(test_http_accepts_gets);
     TEST_RUN(test_http_incomplete_then_complete);
     TEST_RUN(test_http_refusals);
     TEST_RUN(test_histogram_buckets);
     TEST_RUN(test_prometheus_text);
+    TEST_RUN(test_label_values_utf8);
+    TEST_RUN(test_json_string_utf8);
+    TEST_RUN(test_rate_limit);
     TEST_EXIT();
 }
