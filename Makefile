@@ -53,7 +53,7 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_LIB)
 FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_FLAGS) -c $< -o $@
+	$(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/fuzz/%: fuzz/%.c $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
 
@@ -88,4 +88,4 @@ format-check:
 clean:
 	rm -rf $(BUILD)
 
--include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(patsubst %.c,$(BUILD)/fuzz/obj/%.d,$(LIB_SRCS))

@@ -141,7 +141,6 @@ _Static_assert(LIMIT_GROUP_MEMBER_METADATA_BYTES_MAX + LIMIT_GROUP_MEMBER_ASSIGN
 _Static_assert(LIMIT_GROUP_OFFSETS_PER_GROUP_MAX <= LIMIT_GROUP_OFFSETS_TOTAL_MAX,
                "one group cannot hold more offsets than all groups");
 
-#endif
 
 /* ---- the HTTP admin listener (src/admin/http.c) ---- */
 
@@ -158,3 +157,5 @@ _Static_assert(LIMIT_GROUP_OFFSETS_PER_GROUP_MAX <= LIMIT_GROUP_OFFSETS_TOTAL_MA
  * per-partition series, the only part that grows with the data, well
  * below it by default. */
 #define LIMIT_ADMIN_RESPONSE_BYTES_MAX (256 * 1024 * 1024)
+
+#endif
