@@ -63,10 +63,15 @@ run: deps $(BUILD)/gregor
 
 unit: $(UNIT_BINS)
 
+# LD_PRELOAD fault shim for the disk-fault and power-loss tests (test code only).
+$(BUILD)/faultshim.so: tests/faultshim/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -fPIC -shared -o $@ $< -ldl -lpthread
+
 # Everything the suite runs: the sanitizer build of the broker, unit tests,
 # the release broker, and fuzzers when clang is present.
 test: deps
-	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS)
+	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS) $(BUILD)/faultshim.so
 	@if command -v $(CLANG) >/dev/null; then $(MAKE) --no-print-directory $(FUZZ_BINS); fi
 	@tests/run
 
