@@ -151,3 +151,127 @@ def power_cut(data_dir, events_path):
                 os.truncate(path, keep)
                 report.truncated.append((path, st.st_size, keep))
     return report
+
+
+# ---- a producer that keeps writing while faults happen ----
+
+class ContinuousProducer:
+    """An idempotent acks=all confluent-kafka producer writing numbered
+    values round-robin over partitions from a thread until stopped.
+    Value "<partition>:<seq>"; seq counts up per partition, so the log of
+    each partition must hold increasing seqs with no repeats."""
+
+    def __init__(self, bootstrap, topic, partitions, value_bytes=100, rate_pause_s=0.0, **conf):
+        import threading
+        from clients import producer
+        c = {"enable.idempotence": True, "acks": "all", "linger.ms": 2, "message.timeout.ms": 120000,
+             "retry.backoff.ms": 50, "reconnect.backoff.max.ms": 200}
+        c.update(conf)
+        self.p = producer(bootstrap, **c)
+        self.topic, self.partitions = topic, partitions
+        self.pad = b"x" * max(0, value_bytes - 16)
+        self.pause = rate_pause_s
+        self.acked = {p: [] for p in range(partitions)}  # partition -> [(offset, seq)]
+        self.errors = []
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _on_delivery(self, err, msg):
+        if err is not None:
+            self.errors.append(str(err))
+            return
+        part, seq = msg.value().split(b"|", 1)[0].split(b":")
+        self.acked[int(part)].append((msg.offset(), int(seq)))
+
+    def _run(self):
+        import time
+        seqs = [0] * self.partitions
+        while not self._stop.is_set():
+            part = self.sent % self.partitions
+            value = b"%d:%d|%s" % (part, seqs[part], self.pad)
+            try:
+                self.p.produce(self.topic, value=value, partition=part, on_delivery=self._on_delivery)
+            except BufferError:
+                self.p.poll(0.05)
+                continue
+            seqs[part] += 1
+            self.sent += 1
+            self.p.poll(0)
+            if self.pause:
+                time.sleep(self.pause)
+        self.p.poll(0)
+
+    def acked_count(self):
+        return sum(len(v) for v in self.acked.values())
+
+    def stop(self, flush_timeout=150):
+        """Stops producing and waits for every outstanding delivery report."""
+        self._stop.set()
+        self._thread.join(30)
+        left = self.p.flush(flush_timeout)
+        return left
+
+    def stop_now(self):
+        """Stops producing without waiting: what is unacknowledged stays so
+        (purged, so no retry reaches a restarted broker)."""
+        self._stop.set()
+        self._thread.join(30)
+        self.p.purge(in_queue=True, in_flight=True)
+        self.p.flush(5)
+
+
+def read_log_kafka_python(bootstrap, topic, partitions, timeout=120):
+    """Every record of each partition, via kafka-python (which checks batch
+    CRCs): {partition: [(offset, value)]}."""
+    import time
+    from kafka import KafkaConsumer, TopicPartition as KTP
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                      check_crcs=True, consumer_timeout_ms=1000, api_version_auto_timeout_ms=30000)
+    try:
+        tps = [KTP(topic, p) for p in range(partitions)]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        ends = c.end_offsets(tps)
+        out = {p: [] for p in range(partitions)}
+        deadline = time.monotonic() + timeout
+        todo = {tp.partition for tp in tps if ends[tp] > 0 and c.position(tp) < ends[tp]}
+        while todo:
+            if time.monotonic() > deadline:
+                raise AssertionError("kafka-python read of %s timed out: have %s of %s"
+                                     % (topic, {p: len(out[p]) for p in out}, ends))
+            for tp, msgs in c.poll(timeout_ms=500).items():
+                for m in msgs:
+                    out[tp.partition].append((m.offset, m.value))
+                if c.position(tp) >= ends[tp]:
+                    todo.discard(tp.partition)
+        return out
+    finally:
+        c.close()
+
+
+def check_exactly_once(acked, log):
+    """acked: {p: [(offset, seq)]}; log: {p: [(offset, value)]}. Every
+    acknowledged seq is in the log at its acknowledged offset, and each
+    partition holds increasing seqs with no duplicates. Returns the number
+    of unacknowledged records found in the log (allowed)."""
+    extra = 0
+    for p, entries in acked.items():
+        by_offset = {}
+        last_seq = -1
+        for off, value in log.get(p, []):
+            part, seq = value.split(b"|", 1)[0].split(b":")
+            seq = int(seq)
+            assert int(part) == p, (p, off, value[:40])
+            assert seq > last_seq, "partition %d: seq %d at offset %d after seq %d (duplicate or reorder)" % (
+                p, seq, off, last_seq)
+            last_seq = seq
+            by_offset[off] = seq
+        acked_offsets = set()
+        for off, seq in entries:
+            assert by_offset.get(off) == seq, "partition %d: acked seq %d at offset %d, log has %r" % (
+                p, seq, off, by_offset.get(off))
+            acked_offsets.add(off)
+        extra += len(set(by_offset) - acked_offsets)
+    return extra
