@@ -96,7 +96,8 @@ class Broker:
     cli_overrides: keys passed as --override key=value instead (tests the CLI path).
     """
 
-    def __init__(self, overrides=None, cli_overrides=None, name=None, start_timeout=START_TIMEOUT_S, env=None):
+    def __init__(self, overrides=None, cli_overrides=None, name=None, start_timeout=START_TIMEOUT_S, env=None,
+                 data_dir=None):
         self.overrides = dict(overrides or {})
         # Extra environment for the broker process (e.g. LD_PRELOAD of the fault shim).
         self.env = dict(env or {})
@@ -104,7 +105,8 @@ class Broker:
         self.name = _safe_name(name or _current_test)
         self.start_timeout = start_timeout
         self.tmp = tempfile.mkdtemp(prefix="gregor-it-")
-        self.data_dir = os.path.join(self.tmp, "data")
+        # data_dir: somewhere else than the temporary directory (e.g. a small tmpfs).
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "server.properties")
         self.port = None
         self.proc = None
