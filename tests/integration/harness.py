@@ -97,10 +97,12 @@ class Broker:
     """
 
     def __init__(self, overrides=None, cli_overrides=None, name=None, start_timeout=START_TIMEOUT_S, env=None,
-                 data_dir=None):
+                 data_dir=None, binary=None):
         self.overrides = dict(overrides or {})
         # Extra environment for the broker process (e.g. LD_PRELOAD of the fault shim).
         self.env = dict(env or {})
+        # binary: another broker build (e.g. the release one, for RSS measurements).
+        self.binary = binary or BIN
         self.cli_overrides = dict(cli_overrides or {})
         self.name = _safe_name(name or _current_test)
         self.start_timeout = start_timeout
@@ -164,8 +166,8 @@ class Broker:
 
     def start(self):
         """Starts the broker (a fresh port on first start, the same one after)."""
-        if not os.access(BIN, os.X_OK):
-            raise BrokerError("broker binary not found or not executable: %s" % BIN)
+        if not os.access(self.binary, os.X_OK):
+            raise BrokerError("broker binary not found or not executable: %s" % self.binary)
         attempts = 3 if self.port is None else 1
         for attempt in range(attempts):
             if self.starts == 0:
@@ -191,7 +193,7 @@ class Broker:
             log.write(header.encode())
             log.flush()
             self._log_offset = log.tell()
-            cmd = BROKER_WRAPPER + [BIN, "broker", "--config", self.config_path]
+            cmd = BROKER_WRAPPER + [self.binary, "broker", "--config", self.config_path]
             for k, v in self.cli_overrides.items():
                 cmd += ["--override", "%s=%s" % (k, v)]
             env = None
