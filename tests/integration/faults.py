@@ -20,6 +20,7 @@ correctly behaving disk.
 import os
 import shutil
 import tempfile
+import time
 
 from harness import ROOT
 
@@ -186,7 +187,6 @@ class ContinuousProducer:
         self.acked[int(part)].append((msg.offset(), int(seq)))
 
     def _run(self):
-        import time
         seqs = [0] * self.partitions
         while not self._stop.is_set():
             part = self.sent % self.partitions
@@ -225,7 +225,6 @@ class ContinuousProducer:
 def read_log_kafka_python(bootstrap, topic, partitions, timeout=120):
     """Every record of each partition, via kafka-python (which checks batch
     CRCs): {partition: [(offset, value)]}."""
-    import time
     from kafka import KafkaConsumer, TopicPartition as KTP
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                       check_crcs=True, consumer_timeout_ms=1000, api_version_auto_timeout_ms=30000)
@@ -275,3 +274,68 @@ def check_exactly_once(acked, log):
             acked_offsets.add(off)
         extra += len(set(by_offset) - acked_offsets)
     return extra
+
+
+# ---- a consumer group member committing while faults happen ----
+
+class Committer:
+    """A kafka-python group member that consumes a little and commits
+    synchronously; remembers the commits the broker acknowledged."""
+
+    def __init__(self, bootstrap, topic, group, partitions):
+        self.bootstrap, self.topic, self.group, self.partitions = bootstrap, topic, group, partitions
+        self.acked = {}  # partition -> highest acknowledged committed offset
+        self.c = None
+        self.commits = 0
+        self.failures = 0
+
+    def _consumer(self):
+        from kafka import KafkaConsumer
+        if self.c is None:
+            self.c = KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
+                                   enable_auto_commit=False, auto_offset_reset="earliest",
+                                   session_timeout_ms=10000, heartbeat_interval_ms=1000,
+                                   request_timeout_ms=11000, api_version_auto_timeout_ms=10000,
+                                   reconnect_backoff_max_ms=200)
+        return self.c
+
+    def round(self, budget_s):
+        from kafka import TopicPartition as KTP
+        from kafka.structs import OffsetAndMetadata
+        deadline = time.monotonic() + budget_s
+        while time.monotonic() < deadline:
+            try:
+                c = self._consumer()
+                c.poll(timeout_ms=300, max_records=200)
+                offsets = {}
+                for p in range(self.partitions):
+                    tp = KTP(self.topic, p)
+                    if tp in c.assignment():
+                        offsets[tp] = OffsetAndMetadata(c.position(tp), "")
+                if not offsets:
+                    continue
+                c.commit(offsets)
+                self.commits += 1
+                for tp, om in offsets.items():
+                    self.acked[tp.partition] = max(self.acked.get(tp.partition, 0), om.offset)
+            except Exception:  # noqa: B902 - the broker dies under us by design
+                self.failures += 1
+                time.sleep(0.1)
+
+    def close(self):
+        if self.c is not None:
+            try:
+                self.c.close(autocommit=False)
+            except Exception:  # noqa: B902
+                pass
+
+
+def committed_offsets(bootstrap, topic, group, partitions):
+    from confluent_kafka import TopicPartition
+    from clients import consumer
+    c = consumer(bootstrap, **{"group.id": group})
+    try:
+        got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
+        return {tp.partition: tp.offset for tp in got}
+    finally:
+        c.close()

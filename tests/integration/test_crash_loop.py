@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from clients import create_topic, health_check, unique_topic  # noqa: E402
-from faults import ContinuousProducer, check_exactly_once, read_log_kafka_python  # noqa: E402
+from faults import Committer, ContinuousProducer, check_exactly_once, committed_offsets, read_log_kafka_python  # noqa: E402
 from harness import Broker, main, test, wait_for  # noqa: E402
 
 SOAK = "--soak" in sys.argv
@@ -28,69 +28,6 @@ if SOAK:
     sys.argv.remove("--soak")
 KILLS = int(os.environ.get("CRASH_LOOP_KILLS", 25 if SOAK else 5))
 PARTITIONS = 3
-
-
-class Committer:
-    """A kafka-python group member that consumes a little and commits
-    synchronously; remembers the commits the broker acknowledged."""
-
-    def __init__(self, bootstrap, topic, group):
-        self.bootstrap, self.topic, self.group = bootstrap, topic, group
-        self.acked = {}  # partition -> highest acknowledged committed offset
-        self.c = None
-        self.commits = 0
-        self.failures = 0
-
-    def _consumer(self):
-        from kafka import KafkaConsumer
-        if self.c is None:
-            self.c = KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
-                                   enable_auto_commit=False, auto_offset_reset="earliest",
-                                   session_timeout_ms=10000, heartbeat_interval_ms=1000,
-                                   request_timeout_ms=11000, api_version_auto_timeout_ms=10000,
-                                   reconnect_backoff_max_ms=200)
-        return self.c
-
-    def round(self, budget_s):
-        from kafka import TopicPartition as KTP
-        from kafka.structs import OffsetAndMetadata
-        deadline = time.monotonic() + budget_s
-        while time.monotonic() < deadline:
-            try:
-                c = self._consumer()
-                c.poll(timeout_ms=300, max_records=200)
-                offsets = {}
-                for p in range(PARTITIONS):
-                    tp = KTP(self.topic, p)
-                    if tp in c.assignment():
-                        offsets[tp] = OffsetAndMetadata(c.position(tp), "")
-                if not offsets:
-                    continue
-                c.commit(offsets)
-                self.commits += 1
-                for tp, om in offsets.items():
-                    self.acked[tp.partition] = max(self.acked.get(tp.partition, 0), om.offset)
-            except Exception:  # noqa: B902 - the broker dies under us by design
-                self.failures += 1
-                time.sleep(0.1)
-
-    def close(self):
-        if self.c is not None:
-            try:
-                self.c.close(autocommit=False)
-            except Exception:  # noqa: B902
-                pass
-
-
-def committed_offsets(bootstrap, topic, group):
-    from confluent_kafka import TopicPartition
-    from clients import consumer
-    c = consumer(bootstrap, **{"group.id": group})
-    try:
-        got = c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=30)
-        return {tp.partition: tp.offset for tp in got}
-    finally:
-        c.close()
 
 
 @test(timeout=1800)
@@ -101,7 +38,7 @@ def idempotent_producer_and_group_survive_kill9_loop():
         topic = create_topic(b.bootstrap, unique_topic("crash"), PARTITIONS)
         prod = ContinuousProducer(b.bootstrap, topic, PARTITIONS, value_bytes=120, rate_pause_s=0.0005)
         group = unique_topic("crash-group")
-        committer = Committer(b.bootstrap, topic, group)
+        committer = Committer(b.bootstrap, topic, group, PARTITIONS)
         try:
             for k in range(KILLS):
                 committer.round(rng.uniform(0.5, 2.5))
@@ -124,7 +61,7 @@ def idempotent_producer_and_group_survive_kill9_loop():
         print("  %d kills: all %d acknowledged messages present exactly once, in order; %d unacked present"
               % (KILLS, total, extra), flush=True)
         ends = {p: (log[p][-1][0] + 1 if log[p] else 0) for p in range(PARTITIONS)}
-        committed = committed_offsets(b.bootstrap, topic, group)
+        committed = committed_offsets(b.bootstrap, topic, group, PARTITIONS)
         for p in range(PARTITIONS):
             assert committed[p] <= ends[p], "partition %d: committed %d past log end %d" % (p, committed[p], ends[p])
             if p in committer.acked:
