@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "group/group_internal.h"
+#include "net/net.h"
 #include "protocol/record_batch.h"
 
 static struct broker *broker;
@@ -61,6 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         group_load_batch(c, partition, data + pos, (uint32_t)total);
         pos += total;
     }
+    /* destroy expects the loop gone; here it lives on, so free the timer slot. */
+    if (c->timer_id) net_timer_cancel(broker->loop, c->timer_id);
     group_coordinator_destroy(c);
     return 0;
 }
