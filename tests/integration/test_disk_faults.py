@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,6 +176,83 @@ def roll_seal_fsync_eio_fences_partition_until_restart():
 @test
 def roll_dir_fsync_eio_fences_partition_until_restart():
     fence_round("fsync %s-0 EIO 1", {"log.segment.bytes": 1024}, volume=1100)
+
+
+@test
+def metadata_log_enospc_then_resume():
+    """CreateTopics while the metadata log cannot be written: refused with
+    KAFKA_STORAGE_ERROR, nothing half-created, and creates work again once
+    the fault clears; a restart agrees."""
+    from confluent_kafka import KafkaException
+    from kafka import KafkaAdminClient
+    shim = FaultShim()
+    try:
+        with Broker(env=shim.env) as b:
+            ok1 = create_topic(b.bootstrap, unique_topic("meta"), 1)
+            shim.set("pwrite __cluster_metadata ENOSPC")
+            bad = unique_topic("meta-bad")
+            try:
+                create_topic(b.bootstrap, bad, 3, timeout=15)
+                raise AssertionError("CreateTopics succeeded with the metadata log failing")
+            except KafkaException as e:
+                assert e.args[0].code() == KafkaError.KAFKA_STORAGE_ERROR, e
+            assert shim.faults_fired("pwrite")
+            shim.clear()
+            ok2 = create_topic(b.bootstrap, unique_topic("meta"), 2)
+            b.restart()
+            kp = KafkaAdminClient(bootstrap_servers=b.bootstrap, api_version_auto_timeout_ms=30000)
+            try:
+                names = set(kp.list_topics())
+            finally:
+                kp.close()
+            assert ok1 in names and ok2 in names and bad not in names, names
+    finally:
+        shim.cleanup()
+
+
+@test
+def offset_commit_enospc_then_resume():
+    """OffsetCommit (librdkafka) while __consumer_offsets cannot be written:
+    the commit fails, the committed offset (read by both clients) stays the
+    old one, and commits work once the fault clears, also after a restart."""
+    from confluent_kafka import KafkaException, TopicPartition
+    from clients import consumer
+
+    def kafka_python_committed(b, group, topic):
+        from kafka import KafkaConsumer, TopicPartition as KTP
+        kc = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=group, enable_auto_commit=False,
+                           api_version_auto_timeout_ms=30000)
+        try:
+            return kc.committed(KTP(topic, 0))
+        finally:
+            kc.close(autocommit=False)
+    shim = FaultShim()
+    try:
+        with Broker(env=shim.env, overrides={"offsets.topic.num.partitions": 1}) as b:
+            topic = create_topic(b.bootstrap, unique_topic("oc"), 1)
+            group = unique_topic("oc-group")
+            c = consumer(b.bootstrap, **{"group.id": group})
+            try:
+                c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+                shim.set("pwrite __consumer_offsets ENOSPC")
+                try:
+                    c.commit(offsets=[TopicPartition(topic, 0, 9)], asynchronous=False)
+                    raise AssertionError("librdkafka commit succeeded with __consumer_offsets failing")
+                except KafkaException:
+                    pass
+                assert shim.faults_fired("pwrite")
+                got = c.committed([TopicPartition(topic, 0)], timeout=30)[0].offset
+                assert got == 5, got
+                assert kafka_python_committed(b, group, topic) == 5
+                shim.clear()
+                c.commit(offsets=[TopicPartition(topic, 0, 13)], asynchronous=False)
+                assert c.committed([TopicPartition(topic, 0)], timeout=30)[0].offset == 13
+            finally:
+                c.close()
+            b.restart()
+            assert kafka_python_committed(b, group, topic) == 13
+    finally:
+        shim.cleanup()
 
 
 @test(timeout=240)
