@@ -162,7 +162,7 @@ class ContinuousProducer:
     Value "<partition>:<seq>"; seq counts up per partition, so the log of
     each partition must hold increasing seqs with no repeats."""
 
-    def __init__(self, bootstrap, topic, partitions, value_bytes=100, rate_pause_s=0.0, **conf):
+    def __init__(self, bootstrap, topic, partitions, value_bytes=100, rate_pause_s=0.0, first_seq=0, **conf):
         import threading
         from clients import producer
         c = {"enable.idempotence": True, "acks": "all", "linger.ms": 2, "message.timeout.ms": 120000,
@@ -172,6 +172,9 @@ class ContinuousProducer:
         self.topic, self.partitions = topic, partitions
         self.pad = b"x" * max(0, value_bytes - 16)
         self.pause = rate_pause_s
+        # A later producer on the same topic starts above every earlier seq,
+        # so the log stays increasing per partition across producers.
+        self.first_seq = first_seq
         self.acked = {p: [] for p in range(partitions)}  # partition -> [(offset, seq)]
         self.errors = []
         self.sent = 0
@@ -187,7 +190,7 @@ class ContinuousProducer:
         self.acked[int(part)].append((msg.offset(), int(seq)))
 
     def _run(self):
-        seqs = [0] * self.partitions
+        seqs = [self.first_seq] * self.partitions
         while not self._stop.is_set():
             part = self.sent % self.partitions
             value = b"%d:%d|%s" % (part, seqs[part], self.pad)

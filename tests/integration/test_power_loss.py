@@ -32,12 +32,13 @@ ROUNDS = 5 if SOAK else 1
 ACKED_BEFORE_CUT = 3000 if SOAK else 800
 
 
-def produce_then_cut(b, shim, topic, group):
+def produce_then_cut(b, shim, topic, group, first_seq=0):
     """Writes until ACKED_BEFORE_CUT are acknowledged while a group member
     consumes and commits, then kill -9 and roll the data dir back to its
     durable state. Returns the producer's acks and the acked commits."""
     # Paced, so the volume before the cut stays small whatever the machine.
-    prod = ContinuousProducer(b.bootstrap, topic, PARTITIONS, value_bytes=200, rate_pause_s=0.0005)
+    prod = ContinuousProducer(b.bootstrap, topic, PARTITIONS, value_bytes=200, rate_pause_s=0.0005,
+                              first_seq=first_seq)
     committer = Committer(b.bootstrap, topic, group, PARTITIONS)
     try:
         deadline = time.monotonic() + 120
@@ -83,7 +84,7 @@ def flush_every_message_survives_power_loss():
             all_acked = {p: [] for p in range(PARTITIONS)}
             group = unique_topic("pl-group")
             for rnd in range(ROUNDS):
-                acked, acked_commits, report = produce_then_cut(b, shim, topic, group)
+                acked, acked_commits, report = produce_then_cut(b, shim, topic, group, first_seq=rnd * 10**7)
                 for p in acked:
                     all_acked[p].extend(acked[p])
                 b.start()
