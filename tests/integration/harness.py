@@ -56,8 +56,10 @@ SANITIZER_MARKERS = (
 os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
 
-# valgrind's summary with a non-zero count (errors or definitely lost bytes).
-VALGRIND_ERRORS = re.compile(r"==\d+== (ERROR SUMMARY: [1-9]|\s*definitely lost: [1-9])")
+# valgrind's reports: an error as it happens (under --quiet, and after a
+# kill -9 there is no summary) or a summary with a non-zero count.
+VALGRIND_ERRORS = re.compile(r"==\d+== (ERROR SUMMARY: [1-9]|\s*definitely lost: [1-9]|Invalid (read|write|free)"
+                             r"|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination)")
 
 _current_test = "adhoc"
 
