@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from clients import create_topic, health_check, unique_topic  # noqa: E402
+from clients import admin, create_topic, produce_all, producer, unique_topic  # noqa: E402
 from faults import ContinuousProducer  # noqa: E402
 from harness import LOG_DIR, ROOT, Broker, main, test  # noqa: E402
 
@@ -67,6 +67,15 @@ class GroupMember(threading.Thread):
                         self.errors += 1
         finally:
             c.close()
+
+
+def short_lived_clients(bootstrap, topic):
+    a = admin(bootstrap)
+    assert topic in a.list_topics(timeout=30).topics
+    p = producer(bootstrap, **{"acks": "all"})
+    d = produce_all(p, topic, [{"value": b"short-lived", "partition": 0}], timeout=60)
+    assert not d.errors, d.errors
+    del p, a  # librdkafka handles close their connections when destroyed
 
 
 def growth_check(samples):
@@ -123,8 +132,9 @@ def mixed_traffic_flat_rss_and_fds():
                         churn_stop.set()
                         churn.join(30)
                         churn = None
-                    # Short-lived clients: connect, fetch metadata, leave.
-                    health_check(b.bootstrap)
+                    # Short-lived clients: connect, fetch metadata, produce one
+                    # record, leave (no new topics: those would add files).
+                    short_lived_clients(b.bootstrap, topic)
                     next_churn = time.monotonic() + 60
         finally:
             stop.set()
