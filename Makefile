@@ -20,7 +20,7 @@ ASAN_LIB  := $(filter-out $(BUILD)/asan/src/main.o,$(ASAN_OBJS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRCS))
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all deps run test test-only unit fuzz fuzz-smoke gen clean format-check
+.PHONY: all deps run test test-only unit fuzz fuzz-smoke gen clean format-check soak
 
 # Objects made through pattern chains (the fuzz objects) are kept, not
 # deleted as intermediates: deleting them races with a parallel make.
@@ -63,10 +63,15 @@ run: deps $(BUILD)/gregor
 
 unit: $(UNIT_BINS)
 
+# LD_PRELOAD fault shim for the disk-fault and power-loss tests (test code only).
+$(BUILD)/faultshim.so: tests/faultshim/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -fPIC -shared -o $@ $< -ldl -lpthread
+
 # Everything the suite runs: the sanitizer build of the broker, unit tests,
 # the release broker, and fuzzers when clang is present.
 test: deps
-	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS)
+	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS) $(BUILD)/faultshim.so
 	@if command -v $(CLANG) >/dev/null; then $(MAKE) --no-print-directory $(FUZZ_BINS); fi
 	@tests/run
 
@@ -78,6 +83,13 @@ fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); d=$(BUILD)/fuzz-corpus/$$n; mkdir -p $$d; \
 	  [ -d fuzz/corpus/$$n ] && cp -rn fuzz/corpus/$$n/. $$d/; \
 	  echo "== $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 $$d || exit 1; done
+
+# The long fault suite (crash loop, fuzzing to 10M executions, 30-minute
+# traffic soak, valgrind): see tests/soak/run for SOAK_STEPS and the knobs.
+soak: deps
+	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(BUILD)/faultshim.so
+	@if command -v $(CLANG) >/dev/null; then $(MAKE) --no-print-directory $(FUZZ_BINS); fi
+	@tests/soak/run
 
 gen:
 	/usr/bin/python3 tools/kafka_codegen.py ../shared/kafka-reference src/protocol/gen

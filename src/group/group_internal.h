@@ -255,6 +255,9 @@ int16_t group_write_commit(struct group_write *w);
 void group_write_abort(struct group_write *w);
 /* Replays __consumer_offsets into the coordinator. 0 or -1. */
 int group_load(struct group_coordinator *c);
+/* Replays one batch as if read from __consumer_offsets partition (the
+ * loader's fuzz target drives this with arbitrary bytes). 0. */
+int group_load_batch(struct group_coordinator *c, int32_t partition, const uint8_t *batch, uint32_t len);
 /* Creates __consumer_offsets if missing; a Kafka error code. */
 int16_t group_offsets_topic_ensure(struct group_coordinator *c);
 

@@ -442,6 +442,16 @@ static int load_batch(void *opaque, const uint8_t *batch, uint32_t len) {
     return 0;
 }
 
+int group_load_batch(struct group_coordinator *c, int32_t partition, const uint8_t *batch, uint32_t len) {
+    struct load_ctx lc = {.c = c, .partition = partition};
+    arena_init(&lc.arena, LOAD_ARENA_BYTES);
+    c->loading = true;
+    int rc = load_batch(&lc, batch, len);
+    c->loading = false;
+    arena_free(&lc.arena);
+    return rc;
+}
+
 int group_load(struct group_coordinator *c) {
     struct topic *t = topic_find(c->b, kstr_c(GROUP_OFFSETS_TOPIC));
     if (!t) return 0;

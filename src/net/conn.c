@@ -192,9 +192,19 @@ void net_conn_close(struct net_conn *conn, enum log_level level, const char *rea
     if (conn->queue_len == 0) free(conn);
 }
 
+/* Idle means no request completed and no response byte written since the
+ * cutoff. Only a request still waiting for its handler (a long-poll fetch,
+ * a join in a rebalance) keeps such a connection: those end by themselves.
+ * Answered responses the peer does not read, and a frame dribbled in a
+ * byte at a time, do not: both would otherwise hold memory forever. */
 bool net_conn_close_if_idle(struct net_conn *conn, uint64_t cutoff_us) {
-    if (conn->active_us >= cutoff_us || conn->queue_len > 0) return false;
-    net_conn_close(conn, LOG_LEVEL_DEBUG, "idle timeout");
+    if (conn->active_us >= cutoff_us) return false;
+    for (const struct net_request *r = conn->head; r; r = r->next)
+        if (!r->responded) return false;
+    const char *why = conn->queue_len > 0 ? "idle timeout with unread responses"
+                      : conn->cur || conn->hdr_len > 0 ? "idle timeout inside a request frame"
+                                                        : "idle timeout";
+    net_conn_close(conn, LOG_LEVEL_DEBUG, why);
     return true;
 }
 
@@ -242,6 +252,9 @@ static void frame_done(struct net_conn *conn) {
     conn->tail = req;
     conn->queue_len++;
     loop->stats.requests++;
+    /* Activity is a whole request, not a byte: a peer dribbling a frame
+     * must still finish it within the idle timeout. */
+    net_loop_touch(loop, conn, req->received_us);
     loop->on_request(loop->ctx, req);
 }
 
@@ -318,7 +331,6 @@ static void conn_read(struct net_conn *conn) {
         }
         total += (size_t)r;
         loop->stats.bytes_in += (uint64_t)r;
-        net_loop_touch(loop, conn, net_now_us());
         if (direct) {
             conn->cur_len += (uint32_t)r;
             if (conn->cur_len == cur->frame_len) frame_done(conn);

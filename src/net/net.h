@@ -50,8 +50,9 @@ struct net_config {
     uint32_t max_request_bytes;  /* socket.request.max.bytes: larger frames close the connection
                                     (0, or above LIMIT_FRAME_BYTES_MAX, means that limit) */
     uint32_t max_connections;    /* max.connections: further accepts are closed at once (0: no limit) */
-    int64_t idle_timeout_ms;     /* connections.max.idle.ms: connections with no traffic and no
-                                    request pending are closed (<= 0: never) */
+    int64_t idle_timeout_ms;     /* connections.max.idle.ms: connections that neither completed a
+                                    request nor had a response byte written for this long, and
+                                    have no request waiting on a handler, are closed (<= 0: never) */
 };
 
 typedef void (*net_request_fn)(void *ctx, struct net_request *req);

@@ -143,7 +143,7 @@ struct net_conn {
     uint8_t todo;                 /* NET_TODO_* bits; non-zero iff on the to-do list */
     bool want_write;              /* the socket was full: wait for EPOLLOUT */
     bool closing;                 /* inside conn_close, running abort callbacks */
-    uint64_t active_us;           /* last byte read or written */
+    uint64_t active_us;           /* last request received or response byte written */
 
     /* input: a size prefix in progress, then a frame in progress */
     uint8_t hdr[4];

@@ -20,6 +20,7 @@ suite. Run with /usr/bin/python3 (the one with confluent_kafka and kafka).
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,12 @@ LOG_DIR = os.path.join(ROOT, "build", "test-logs")
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
 
+# GREGOR_BROKER_WRAPPER runs the broker under a tool, e.g.
+# "valgrind --error-exitcode=99 --leak-check=full" (make soak does).
+BROKER_WRAPPER = os.environ.get("GREGOR_BROKER_WRAPPER", "").split()
+if BROKER_WRAPPER:
+    START_TIMEOUT_S, STOP_TIMEOUT_S = 180, 120
+
 # Lines that mean a sanitizer caught something; any of them fails the test.
 SANITIZER_MARKERS = (
     "ERROR: AddressSanitizer",
@@ -48,6 +55,11 @@ SANITIZER_MARKERS = (
 # Sanitizer settings for brokers started outside tests/run.
 os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+
+# valgrind's reports: an error as it happens (under --quiet, and after a
+# kill -9 there is no summary) or a summary with a non-zero count.
+VALGRIND_ERRORS = re.compile(r"==\d+== (ERROR SUMMARY: [1-9]|\s*definitely lost: [1-9]|Invalid (read|write|free)"
+                             r"|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination)")
 
 _current_test = "adhoc"
 
@@ -86,13 +98,19 @@ class Broker:
     cli_overrides: keys passed as --override key=value instead (tests the CLI path).
     """
 
-    def __init__(self, overrides=None, cli_overrides=None, name=None, start_timeout=START_TIMEOUT_S):
+    def __init__(self, overrides=None, cli_overrides=None, name=None, start_timeout=START_TIMEOUT_S, env=None,
+                 data_dir=None, binary=None):
         self.overrides = dict(overrides or {})
+        # Extra environment for the broker process (e.g. LD_PRELOAD of the fault shim).
+        self.env = dict(env or {})
+        # binary: another broker build (e.g. the release one, for RSS measurements).
+        self.binary = binary or BIN
         self.cli_overrides = dict(cli_overrides or {})
         self.name = _safe_name(name or _current_test)
         self.start_timeout = start_timeout
         self.tmp = tempfile.mkdtemp(prefix="gregor-it-")
-        self.data_dir = os.path.join(self.tmp, "data")
+        # data_dir: somewhere else than the temporary directory (e.g. a small tmpfs).
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "server.properties")
         self.port = None
         self.admin_port = None  # the HTTP admin listener (admin.listener)
@@ -157,8 +175,8 @@ class Broker:
 
     def start(self):
         """Starts the broker (a fresh port on first start, the same one after)."""
-        if not os.access(BIN, os.X_OK):
-            raise BrokerError("broker binary not found or not executable: %s" % BIN)
+        if not os.access(self.binary, os.X_OK):
+            raise BrokerError("broker binary not found or not executable: %s" % self.binary)
         attempts = 3 if self.port is None else 1
         for attempt in range(attempts):
             if self.starts == 0:
@@ -185,10 +203,17 @@ class Broker:
             log.write(header.encode())
             log.flush()
             self._log_offset = log.tell()
-            cmd = [BIN, "broker", "--config", self.config_path]
+            cmd = BROKER_WRAPPER + [self.binary, "broker", "--config", self.config_path]
             for k, v in self.cli_overrides.items():
                 cmd += ["--override", "%s=%s" % (k, v)]
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.tmp)
+            env = None
+            if self.env:
+                env = dict(os.environ, **self.env)
+                if "LD_PRELOAD" in self.env:
+                    # ASan insists on being first in the preload list; the shim
+                    # only wraps libc calls, so the order does not matter.
+                    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.tmp, env=env)
         self.starts += 1
 
     def _wait_ready(self):
@@ -274,7 +299,8 @@ class Broker:
     def check_log(self):
         """Fails on any sanitizer report in this run's output."""
         text = self.log_text()
-        found = [ln for ln in text.splitlines() if any(m in ln for m in SANITIZER_MARKERS)]
+        found = [ln for ln in text.splitlines()
+                 if any(m in ln for m in SANITIZER_MARKERS) or VALGRIND_ERRORS.search(ln)]
         if found:
             idx = text.find(found[0])
             raise BrokerError("sanitizer report in broker log %s:\n%s" % (self.log_path, text[max(0, idx - 200): idx + 4000]))

@@ -702,6 +702,57 @@ static void test_idle_timeout(void) {
     server_stop(s);
 }
 
+/* A frame dribbled a byte at a time never completes a request, so the
+ * bytes do not count as activity: closed at the idle timeout. */
+static void test_idle_dribbled_frame(void) {
+    struct server *s = server_start_cfg(1024, 0, 400);
+    int port = net_loop_port(s->loop);
+    int slow = client_connect(port);
+    int busy = client_connect(port);
+    uint8_t frame[4 + 64];
+    set_be32(frame, 64);
+    memset(frame + 4, 'E', 64);
+    bool closed = false;
+    uint32_t echoes = 0;
+    for (size_t i = 0; i < sizeof(frame) && !closed; i++) {
+        if (!write_all(slow, frame + i, 1)) {
+            closed = true;
+            break;
+        }
+        echo_roundtrip(busy, "Ebusy");
+        echoes++;
+        sleep_ms(40);
+        if (!quiet_for(slow, 0)) closed = recv_eof(slow);  /* nothing but EOF may arrive */
+    }
+    CHECK(closed);
+    echo_roundtrip(busy, "Ebusy");
+    close(slow);
+    close(busy);
+    server_pause(s);
+    struct net_stats st;
+    net_loop_stats(s->loop, &st);
+    CHECK_EQ_INT(st.connections_idle_closed, 1);
+    CHECK_EQ_INT(st.requests, echoes + 1);  /* the busy client's echoes, never the dribbled frame */
+    server_stop(s);
+}
+
+/* Answered responses the peer never reads do not keep a connection: once
+ * nothing was written for the idle timeout it is closed, freeing them. */
+static void test_idle_unread_responses(void) {
+    struct server *s = server_start_cfg(1024, 0, 400);
+    int fd = client_connect(net_loop_port(s->loop));
+    for (uint32_t i = 0; i < 16; i++) send_cmd(fd, 'B', 1024 * 1024);
+    sleep_ms(2000);
+    server_pause(s);
+    struct net_stats st;
+    net_loop_stats(s->loop, &st);
+    CHECK_EQ_INT(st.connections_idle_closed, 1);
+    CHECK_EQ_INT(st.output_bytes_queued, 0);
+    server_resume(s);
+    close(fd);
+    server_stop(s);
+}
+
 static void test_never_reads(void) {
     struct server *s = server_start();
     int fd = client_connect(net_loop_port(s->loop));
@@ -849,6 +900,8 @@ int main(int argc, char **argv) {
     TEST_MAYBE(test_abort_on_disconnect);
     TEST_MAYBE(test_max_connections);
     TEST_MAYBE(test_idle_timeout);
+    TEST_MAYBE(test_idle_dribbled_frame);
+    TEST_MAYBE(test_idle_unread_responses);
     TEST_MAYBE(test_never_reads);
     TEST_MAYBE(test_stress);
     TEST_MAYBE(test_stop_from_signal);
