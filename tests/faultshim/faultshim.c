@@ -22,6 +22,9 @@
  *    appends lines to:
  *
  *        sync <ino> <size>          fsync/fdatasync of a regular file succeeded
+ *                                   (syncfs: every file and directory below
+ *                                   the descriptor's directory, as if each
+ *                                   had been synced)
  *        trunc <ino> <size>         ftruncate of a regular file succeeded
  *        unlink <ino>               the last name of a file went away
  *        dirsync <dir-ino> <n>      fsync of a directory succeeded; n lines
@@ -55,9 +58,12 @@
 #define SHIM_DIR_EVENT_BYTES (4 << 20)
 
 enum shim_op { OP_WRITE, OP_PWRITE, OP_WRITEV, OP_FSYNC, OP_FDATASYNC, OP_FTRUNCATE, OP_FALLOCATE, OP_RENAME,
-               OP_OPEN, OP_ANY, OP_COUNT };
+               OP_OPEN, OP_SYNCFS, OP_ANY, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"write", "pwrite", "writev", "fsync", "fdatasync", "ftruncate",
-                                               "fallocate", "rename", "open", "any"};
+                                               "fallocate", "rename", "open", "syncfs", "any"};
+/* syncfs records the tree below the descriptor's directory this deep:
+ * the data directory and its partition directories. */
+#define SHIM_SYNCFS_DEPTH_MAX 3
 
 struct shim_rule {
     enum shim_op op;
@@ -79,6 +85,7 @@ static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_writev)(int, const struct iovec *, int);
 static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
 static int (*real_fsync)(int);
+static int (*real_syncfs)(int);
 static int (*real_fdatasync)(int);
 static int (*real_ftruncate)(int, off_t);
 static int (*real_fallocate)(int, int, off_t, off_t);
@@ -97,6 +104,7 @@ static void resolve(void) {
     real_writev = dlsym(RTLD_NEXT, "writev");
     real_pwritev = dlsym(RTLD_NEXT, "pwritev");
     real_fsync = dlsym(RTLD_NEXT, "fsync");
+    real_syncfs = dlsym(RTLD_NEXT, "syncfs");
     real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
     real_ftruncate = dlsym(RTLD_NEXT, "ftruncate");
     real_fallocate = dlsym(RTLD_NEXT, "fallocate");
@@ -258,6 +266,37 @@ static void record_sync(int fd) {
     pthread_mutex_unlock(&shim_lock);
 }
 
+/* syncfs made everything on the file system durable: record each file
+ * and directory below fd's directory as synced now. Called with the lock
+ * held and in_shim raised. */
+static void record_tree(int dirfd, int depth) {
+    struct stat st;
+    if (fstat(dirfd, &st) != 0) return;
+    record_dirsync(dirfd, &st);
+    if (depth >= SHIM_SYNCFS_DEPTH_MAX) return;
+    int scan_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
+    if (!d) {
+        if (scan_fd >= 0) close(scan_fd);
+        return;
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        int fd = openat(dirfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) continue;
+        if (fstat(fd, &st) == 0) {
+            if (S_ISREG(st.st_mode))
+                event_printf("sync %llu %lld\n", (unsigned long long)st.st_ino, (long long)st.st_size);
+            else if (S_ISDIR(st.st_mode))
+                record_tree(fd, depth + 1);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
 static void record_unlink(int dirfd, const char *path) {
     struct stat st;
     if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) return;
@@ -326,6 +365,25 @@ int fsync(int fd) {
     }
     int rc = real_fsync(fd);
     if (rc == 0) record_sync(fd);
+    return rc;
+}
+
+int syncfs(int fd) {
+    resolve();
+    int err = fault_for(OP_SYNCFS, fd, NULL);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    int rc = real_syncfs(fd);
+    struct stat st;
+    if (rc == 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        pthread_mutex_lock(&shim_lock);
+        in_shim++;
+        record_tree(fd, 1);
+        in_shim--;
+        pthread_mutex_unlock(&shim_lock);
+    }
     return rc;
 }
 
