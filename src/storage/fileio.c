@@ -1,5 +1,6 @@
 #include "storage/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -169,6 +170,24 @@ int fio_write_atomic(int dirfd, const char *name, const void *data, size_t len) 
         return rc;
     }
     return fio_fsync(dirfd);
+}
+
+int fio_dir_each(int dirfd, int (*fn)(void *ctx, int dirfd, const char *name), void *ctx) {
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    /* The duplicate shares the directory's read position with dirfd. */
+    rewinddir(d);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) rc = fn(ctx, dirfd, e->d_name);
+    closedir(d);
+    return rc;
 }
 
 int fio_read_small(int dirfd, const char *name, char *buf, size_t cap, size_t *len_out) {

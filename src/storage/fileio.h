@@ -35,6 +35,11 @@ int fio_write_atomic(int dirfd, const char *name, const void *data, size_t len);
  * it does not fit, or -errno. */
 int fio_read_small(int dirfd, const char *name, char *buf, size_t cap, size_t *len_out);
 
+/* Calls fn for each entry name of the directory (but "." and ".."), through
+ * a duplicate of dirfd so the caller's descriptor stays usable, until fn
+ * returns non-zero (which is returned). 0 or -errno otherwise. */
+int fio_dir_each(int dirfd, int (*fn)(void *ctx, int dirfd, const char *name), void *ctx);
+
 void fio_segment_name(char out[FIO_SEGMENT_NAME_BYTES], int64_t base_offset, const char *suffix);
 /* Parses "<20 digits><suffix>" exactly; 0 and *base_out, or -1. */
 int fio_parse_segment_name(const char *name, const char *suffix, int64_t *base_out);

@@ -299,23 +299,6 @@ static bool in_swap_range(const struct swap_range *r, uint32_t n, int64_t base) 
     return false;
 }
 
-/* Calls fn for each directory entry name; stops at a non-zero return. */
-static int each_entry(int dirfd, int (*fn)(void *ctx, int dirfd, const char *name), void *ctx) {
-    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -errno;
-    }
-    rewinddir(d);
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d)) != NULL) rc = fn(ctx, dirfd, e->d_name);
-    closedir(d);
-    return rc;
-}
-
 struct swap_scan {
     struct swap_range *ranges;
     uint32_t n;
@@ -351,8 +334,8 @@ static int remove_replaced(void *ctx, int dirfd, const char *name) {
 
 int log_clean_recover(struct plog *log, int dirfd, struct log_recovery_report *rep) {
     struct swap_scan sc = {.rep = rep, .dir = log->dir};
-    int rc = each_entry(dirfd, collect_swap, &sc);
-    if (rc == 0 && sc.n > 0) rc = each_entry(dirfd, remove_replaced, &sc);
+    int rc = fio_dir_each(dirfd, collect_swap, &sc);
+    if (rc == 0 && sc.n > 0) rc = fio_dir_each(dirfd, remove_replaced, &sc);
     for (uint32_t i = 0; rc == 0 && i < sc.n; i++) {
         char swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
         clean_file_name(swap, sc.ranges[i].base, sc.ranges[i].end, ".log", CLEAN_SWAP_SUFFIX);

@@ -100,40 +100,39 @@ static int push_base(int64_t **arr, uint32_t *n, int64_t base) {
     return 0;
 }
 
+struct list_ctx {
+    struct plog *log;
+    struct listing *ls;
+    struct log_recovery_report *rep;
+};
+
+static int list_entry(void *opaque, int dirfd, const char *name) {
+    struct list_ctx *lc = opaque;
+    int64_t base, end;
+    if (clean_parse_file_name(name, CLEAN_SWAP_SUFFIX, &base, &end) == 0) {
+        lc->ls->swaps++;
+        return 0;
+    }
+    if (log_stray_file(name)) {
+        log_warn("storage", "removing stray file dir=%s file=%s", lc->log->dir, name);
+        if (unlinkat(dirfd, name, 0) == 0) lc->rep->stray_files_removed++;
+    } else if (fio_parse_segment_name(name, ".log", &base) == 0) {
+        if (base > STORAGE_OFFSET_MAX) {
+            log_warn("storage", "ignoring segment with impossible base offset dir=%s file=%s", lc->log->dir, name);
+            return 0;
+        }
+        return push_base(&lc->ls->logs, &lc->ls->nlogs, base);
+    } else if (fio_parse_segment_name(name, ".index", &base) == 0 ||
+               fio_parse_segment_name(name, ".timeindex", &base) == 0) {
+        return push_base(&lc->ls->indexes, &lc->ls->nindexes, base);
+    }
+    return 0;
+}
+
 /* Collects segment bases and removes leftovers of interrupted work. */
 static int list_dir(struct plog *log, int dirfd, struct listing *ls, struct log_recovery_report *rep) {
-    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -errno;
-    }
-    /* The duplicate shares the directory's read position with dirfd. */
-    rewinddir(d);
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        int64_t base, end;
-        if (clean_parse_file_name(e->d_name, CLEAN_SWAP_SUFFIX, &base, &end) == 0) {
-            ls->swaps++;
-            continue;
-        }
-        if (log_stray_file(e->d_name)) {
-            log_warn("storage", "removing stray file dir=%s file=%s", log->dir, e->d_name);
-            if (unlinkat(dirfd, e->d_name, 0) == 0) rep->stray_files_removed++;
-        } else if (fio_parse_segment_name(e->d_name, ".log", &base) == 0) {
-            if (base > STORAGE_OFFSET_MAX) {
-                log_warn("storage", "ignoring segment with impossible base offset dir=%s file=%s", log->dir, e->d_name);
-                continue;
-            }
-            rc = push_base(&ls->logs, &ls->nlogs, base);
-        } else if (fio_parse_segment_name(e->d_name, ".index", &base) == 0 ||
-                   fio_parse_segment_name(e->d_name, ".timeindex", &base) == 0) {
-            rc = push_base(&ls->indexes, &ls->nindexes, base);
-        }
-    }
-    closedir(d);
+    struct list_ctx lc = {log, ls, rep};
+    int rc = fio_dir_each(dirfd, list_entry, &lc);
     if (rc == -EMFILE) log_error("storage", "too many segment files dir=%s", log->dir);
     if (rc != 0) return rc;
     if (ls->nlogs > STORAGE_SEGMENTS_PER_LOG_MAX) {
