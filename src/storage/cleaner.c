@@ -237,6 +237,8 @@ static int reader_fill(struct seg_reader *r, size_t need) {
         r->end -= r->start;
         r->start = 0;
     }
+    /* A corrupt length must not cost an allocation the file cannot fill. */
+    if (need > r->size - r->buf_pos) return -EUCLEAN;
     if (need > r->cap) {
         uint8_t *nb = realloc(r->buf, need);
         if (!nb) return -ENOMEM;

@@ -270,11 +270,20 @@ static int open_segments(struct plog *log, const struct listing *ls, bool clean,
 
     /* A segment with no batch left carries nothing but its name: a crash
      * during a roll, or recovery cut everything. Only the sole segment is
-     * kept, since its name still records where the offsets continue. */
+     * kept, since its name still records where the offsets continue; and
+     * an empty last segment whose predecessor ends below its name, since
+     * then the name is the only record of the log end (compaction removed
+     * the predecessor's last records: dropping the name would hand their
+     * offsets out again). */
     uint32_t kept = 0;
     for (uint32_t i = 0; i < log->nsegs; i++) {
         struct segment *s = log->segs[i];
         bool last_standing = kept == 0 && i + 1 == log->nsegs;
+        if (s->size == 0 && !last_standing && i + 1 == log->nsegs) {
+            struct segment *prev = log->segs[kept - 1];
+            if ((rc = log_load_segment(log, prev)) != 0) return rc;
+            last_standing = prev->next_offset < s->base_offset;
+        }
         if (s->size == 0 && !last_standing) {
             log_warn("storage", "removing empty segment dir=%s base_offset=%lld", log->dir, (long long)s->base_offset);
             segment_unlink(s);

@@ -316,6 +316,40 @@ static void test_null_key_check(void) {
     batch_builder_free(&bb);
 }
 
+/* A clean that drops the last batch of the last closed segment (expired
+ * tombstones) leaves that segment ending below the empty active segment's
+ * base: the log end after a restart must still be that base, or offsets
+ * would be handed out twice. */
+static void test_end_kept_after_tail_removed(void) {
+    fresh("tail-removed");
+    struct log_config cfg = compact_cfg();
+    cfg.delete_retention_ms = 0;
+    struct plog *log;
+    CHECK(plog_open(pdir, &cfg, &log, NULL) == 0);
+    int keep_seq = 500;
+    append_batch(log, &keep_seq, 3, 1000, false); /* k500..k502: never superseded */
+    int seq = 0;
+    for (int i = 0; i < 3; i++) append_batch(log, &seq, 20, 5, false);
+    int tseq = 0;
+    append_batch(log, &tseq, 5, 5, true); /* tombstones for k0..k4, the last batch */
+    int64_t end = plog_end_offset(log);
+    uint32_t segs = plog_segment_count(log);
+    cfg.segment_ms = 1; /* idle roll: the active segment becomes empty */
+    plog_set_config(log, &cfg);
+    CHECK(plog_tick(log, now_ms() + 10000) >= 0);
+    CHECK_EQ_INT(plog_segment_count(log), segs + 1);
+    struct cleaner *c = new_cleaner(1 << 20, 1e308);
+    CHECK(clean_fully(c, log, 2000));
+    CHECK_EQ_INT(plog_end_offset(log), end);
+    plog_close(log);
+    struct log_recovery_report rep;
+    CHECK(plog_open(pdir, &cfg, &log, &rep) == 0);
+    CHECK_EQ_INT(plog_end_offset(log), end);
+    CHECK_EQ_INT(append_batch(log, &seq, 1, 5, false), end);
+    plog_close(log);
+    cleaner_destroy(c);
+}
+
 int main(void) {
     log_set_level(LOG_LEVEL_ERROR);
     snprintf(root, sizeof(root), "/tmp/gregor-test-cleaner-%d", (int)getpid());
@@ -326,6 +360,7 @@ int main(void) {
     TEST_RUN(test_max_compaction_lag);
     TEST_RUN(test_close_cancels);
     TEST_RUN(test_null_key_check);
+    TEST_RUN(test_end_kept_after_tail_removed);
     char cmd[PATH_BYTES];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", root);
