@@ -77,6 +77,19 @@ class FaultShim:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# A process's resident memory and descriptor count, for the bounded-resource checks.
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def durable_state(events_path):
     """(size by inode, listing by directory inode) from the shim's events."""
     sizes = {}

@@ -30,6 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from clients import consumer, create_topic, health_check, producer, unique_topic  # noqa: E402
+from faults import fd_count, rss_kib  # noqa: E402
 from confluent_kafka import TopicPartition  # noqa: E402
 from harness import BIN, ROOT, Broker, main, test, wait_for  # noqa: E402
 
@@ -50,18 +51,6 @@ def raise_nofile(n):
     want = min(hard, max(soft, n))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     return want
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def broker_side_state(broker_port, client_port):

@@ -21,25 +21,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from clients import admin, create_topic, produce_all, producer, unique_topic  # noqa: E402
-from faults import ContinuousProducer  # noqa: E402
+from faults import ContinuousProducer, fd_count, rss_kib  # noqa: E402
 from harness import LOG_DIR, ROOT, Broker, main, test  # noqa: E402
 
 MINUTES = float(os.environ.get("SOAK_MINUTES", "30"))
 SAMPLE_S = float(os.environ.get("SOAK_SAMPLE_S", "10"))
 PARTITIONS = 6
 RELEASE_BIN = os.path.join(ROOT, "build", "gregor")
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 class GroupMember(threading.Thread):
