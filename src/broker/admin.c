@@ -87,6 +87,31 @@ static void counter(struct obuf *ob, const char *name, const char *help, uint64_
     prom_sample_u64(ob, name, NULL, v);
 }
 
+/* Per event loop: how evenly connections and traffic spread. */
+static void render_loops(const struct broker *b, struct obuf *ob) {
+    uint32_t n = net_loop_count(b->loop);
+    static const struct {
+        const char *name, *help;
+        enum prom_type type;
+    } families[] = {
+        {"gregor_event_loop_connections", "Kafka client connections open, per event loop.", PROM_GAUGE},
+        {"gregor_event_loop_requests_total", "Requests read, per event loop.", PROM_COUNTER},
+        {"gregor_event_loop_sent_bytes_total", "Bytes written to clients, per event loop.", PROM_COUNTER},
+    };
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        prom_family(ob, families[f].name, families[f].type, families[f].help);
+        for (uint32_t i = 0; i < n; i++) {
+            struct net_stats ns;
+            net_loop_stats_one(b->loop, i, &ns);
+            char idx[12];
+            snprintf(idx, sizeof(idx), "%u", i);
+            const char *labels[] = {"loop", idx, NULL};
+            uint64_t v = f == 0 ? ns.connections : f == 1 ? ns.requests : ns.bytes_out;
+            prom_sample_u64(ob, families[f].name, labels, v);
+        }
+    }
+}
+
 static void render_network(const struct broker *b, struct obuf *ob) {
     struct net_stats ns;
     net_loop_stats(b->loop, &ns);
@@ -113,6 +138,7 @@ static void render_network(const struct broker *b, struct obuf *ob) {
           ns.output_bytes_queued);
     gauge(ob, "gregor_timers", "Timers armed on the event loop (long polls, group deadlines, housekeeping).",
           ns.timers);
+    render_loops(b, ob);
     gauge(ob, "gregor_fetch_parked", "Fetch requests waiting for data (the fetch purgatory).", b->fetch_waiter_count);
     gauge(ob, "gregor_group_requests_held", "JoinGroup/SyncGroup requests held until a rebalance step completes.",
           group_held_request_count(b->groups));

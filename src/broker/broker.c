@@ -5,6 +5,7 @@
 #include "broker/internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -398,6 +399,17 @@ static int load_or_create_meta(struct broker *b) {
     return 0;
 }
 
+/* One event loop per CPU this process may run on (taskset and cgroup
+ * cpusets narrow it), unless num.network.threads says otherwise. */
+static uint32_t event_loop_count(int32_t configured) {
+    if (configured > 0) return (uint32_t)configured;
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > LIMIT_NET_LOOPS_MAX) n = LIMIT_NET_LOOPS_MAX;
+    return (uint32_t)n;
+}
+
 static int make_dirs(const char *path) {
     char buf[PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
@@ -436,6 +448,7 @@ struct broker *broker_create(const struct broker_config *cfg) {
         .max_request_bytes = (uint32_t)cfg->socket_request_max_bytes,
         .max_connections = (uint32_t)cfg->max_connections,
         .idle_timeout_ms = cfg->connections_max_idle_ms,
+        .loops = event_loop_count(cfg->network_threads),
     };
     b->loop = net_loop_create(&ncfg, on_request, on_abort, b);
     if (!b->loop) {

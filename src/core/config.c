@@ -134,6 +134,9 @@ static const struct key_spec keys[] = {
     /* Kafka's recovery threads; here they read partition files ahead of the
      * (single-threaded) opener, see storage/prefetch.h. */
     INT_KEY("num.recovery.threads.per.data.dir", recovery_threads, FIELD_I32, 0, PREFETCH_THREADS_MAX),
+    /* Kafka's network threads; here each is a whole event loop (I/O and
+     * request handling), 0 means one per CPU the process may run on. */
+    INT_KEY("num.network.threads", network_threads, FIELD_I32, 0, LIMIT_NET_LOOPS_MAX),
     INT_KEY("log.flush.interval.messages", log.flush_interval_messages, FIELD_I64, 1, INT64_MAX),
     INT_KEY("log.flush.interval.ms", log.flush_interval_ms, FIELD_I64, 0, INT64_MAX),
     INT_KEY("log.index.interval.bytes", log.index_interval_bytes, FIELD_U32, 0, INT32_MAX),
@@ -172,15 +175,14 @@ static const struct key_spec keys[] = {
     UNLIMITED_KEY("log.slow.request.ms", log_slow_request_ms, FIELD_I64, 0, INT64_MAX, 1, ALIAS_NONE, 0),
     INT_KEY("metrics.partition.series.max", metrics_partition_series_max, FIELD_I32, 0, INT32_MAX),
     /* Accepted without effect so that a stock Kafka server.properties starts
-     * the broker: they concern clustering, threading or ZooKeeper, none of
-     * which a single-node, single-loop broker has. */
+     * the broker: they concern clustering, thread pools or ZooKeeper, none
+     * of which a single-node broker of event loops has. */
     IGNORED_KEY("process.roles"),
     IGNORED_KEY("controller.quorum.voters"),
     IGNORED_KEY("controller.quorum.bootstrap.servers"),
     IGNORED_KEY("controller.listener.names"),
     IGNORED_KEY("inter.broker.listener.name"),
     IGNORED_KEY("listener.security.protocol.map"),
-    IGNORED_KEY("num.network.threads"),
     IGNORED_KEY("num.io.threads"),
     IGNORED_KEY("num.replica.fetchers"),
     IGNORED_KEY("socket.send.buffer.bytes"),
@@ -931,6 +933,8 @@ void config_log(const struct broker_config *cfg) {
     log_info("config", "log.retention.check.interval.ms=%" PRId64, cfg->log_retention_check_interval_ms);
     log_info("config", "log.open.files.max=%" PRId32, cfg->log_open_files_max);
     log_info("config", "num.recovery.threads.per.data.dir=%" PRId32, cfg->recovery_threads);
+    log_info("config", "num.network.threads=%" PRId32 "%s", cfg->network_threads,
+             cfg->network_threads == 0 ? " (one per CPU)" : "");
     log_info("config", "log.flush.interval.messages=%" PRId64, lc->flush_interval_messages);
     log_info("config", "log.flush.interval.ms=%" PRId64, lc->flush_interval_ms);
     log_info("config", "log.index.interval.bytes=%" PRIu32, lc->index_interval_bytes);

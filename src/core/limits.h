@@ -54,6 +54,11 @@
  * around 3 MiB at its largest. */
 #define LIMIT_NET_TIMERS_MAX 65536
 
+/* Event loops (threads) one broker runs: one per core is the design, and
+ * past a few dozen cores the single handler lock would be the limit long
+ * before the loops are. A timer id carries its loop in 8 bits. */
+#define LIMIT_NET_LOOPS_MAX 64
+
 /* Heap a connection costs while it has nothing in flight: the struct
  * net_conn alone (no buffers are kept for idle connections), so that
  * tens of thousands of idle clients cost megabytes, not gigabytes. */

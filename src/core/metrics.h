@@ -30,12 +30,14 @@ struct metrics_histogram {
     uint64_t sum_us;
 };
 
+/* Relaxed atomic adds: the fsync histogram is fed by cleaner threads and
+ * event loops at once, and a scrape reads while they write. */
 static inline void metrics_observe_us(struct metrics_histogram *h, uint64_t us) {
     uint32_t i = 0;
     while (i < METRICS_LATENCY_BUCKETS && us > metrics_latency_bounds_us[i]) i++;
-    h->buckets[i]++;
-    h->count++;
-    h->sum_us += us;
+    __atomic_fetch_add(&h->buckets[i], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->sum_us, us, __ATOMIC_RELAXED);
 }
 
 /* ---- text exposition ----

@@ -23,6 +23,11 @@
  *
  * Lifetime: closing the socket aborts the pending requests; the struct
  * lives on, owned by them, until the last is answered with net_respond.
+ *
+ * Threads: all of this runs on the connection's own loop, except
+ * net_respond from a callback on another loop, which only queues the
+ * request in the owner's inbox (see loop.c), and net_respond on a closed
+ * connection, which frees with the handler lock held.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,6 +46,15 @@ _Static_assert(NET_WRITE_IOV_MAX >= 4, "a batch must hold at least one prefix an
 _Static_assert(NET_DIRECT_READ_BYTES_MIN <= NET_READ_SCRATCH_BYTES, "direct reads are for frames the scratch cannot take");
 
 static bool conn_flush(struct net_conn *conn);
+
+/* out_files is read by fetch handlers on other loops (the descriptor
+ * budget per connection); out_bytes_total by the metrics. */
+static void out_account(struct net_conn *conn, int64_t bytes, int32_t files) {
+    struct net_loop *loop = conn->loop;
+    conn->out_bytes = (uint64_t)((int64_t)conn->out_bytes + bytes);
+    __atomic_store_n(&conn->out_files, (uint32_t)((int32_t)conn->out_files + files), __ATOMIC_RELAXED);
+    __atomic_store_n(&loop->out_bytes_total, (uint64_t)((int64_t)loop->out_bytes_total + bytes), __ATOMIC_RELAXED);
+}
 
 /* ---- requests ---- */
 
@@ -100,7 +114,7 @@ static bool conn_update_interest(struct net_conn *conn) {
             net_conn_close(conn, LOG_LEVEL_ERROR, "epoll_ctl failed");
             return false;
         }
-        if ((conn->ev_mask & EPOLLIN) && !readable) loop->stats.read_pauses++;
+        if ((conn->ev_mask & EPOLLIN) && !readable) NET_STAT_ADD(loop, read_pauses, 1);
         conn->ev_mask = want;
     }
     /* Stashed bytes never show up as EPOLLIN: replay them ourselves. */
@@ -144,7 +158,7 @@ static void conn_abort_pending(struct net_conn *conn, struct net_loop *loop) {
     for (struct net_request *req = conn->head; req; req = req->next) {
         if (req->responded) continue;
         req->aborted = true;
-        loop->stats.requests_aborted++;
+        NET_STAT_ADD(loop, requests_aborted, 1);
         loop->on_abort(loop->ctx, req);
     }
     conn->closing = false;
@@ -158,12 +172,18 @@ void net_conn_close(struct net_conn *conn, enum log_level level, const char *rea
     /* Explicitly: close() alone leaves the registration alive if a forked
      * child still holds the socket, and its events would name freed memory. */
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+    /* Under the lock from here: answers from other loops already in the
+     * inbox are applied first, so the aborts below see only requests that
+     * are really unanswered, and no other loop answers one meanwhile. */
+    net_lock(loop);
+    net_inbox_apply(loop);
     close(conn->fd);
     conn->fd = -1;
     net_loop_conn_unlink(loop, conn);
     net_loop_todo_remove(loop, conn);
-    loop->stats.connections--;
-    loop->stats.connections_closed++;
+    NET_STAT_SUB(loop, connections, 1);
+    NET_STAT_ADD(loop, connections_closed, 1);
+    atomic_fetch_sub_explicit(&loop->group->connections, 1, memory_order_relaxed);
     free(conn->stash);
     conn->stash = NULL;
     if (conn->cur) request_free(conn->cur);
@@ -186,10 +206,10 @@ void net_conn_close(struct net_conn *conn, enum log_level level, const char *rea
         }
     }
     conn->close_at = NULL;
-    conn->out_bytes = 0;
-    conn->out_files = 0;
+    out_account(conn, -(int64_t)conn->out_bytes, -(int32_t)conn->out_files);
     conn->loop = NULL;
     if (conn->queue_len == 0) free(conn);
+    net_unlock(loop);
 }
 
 /* Idle means no request completed and no response byte written since the
@@ -218,7 +238,7 @@ static bool frame_start(struct net_conn *conn) {
     if (size <= 0 || (uint32_t)size > loop->max_request_bytes) {
         log_info("net", "bad frame size, closing peer=%s size=%d max_request_bytes=%u", conn->peer, size,
                  loop->max_request_bytes);
-        loop->stats.frames_rejected++;
+        NET_STAT_ADD(loop, frames_rejected, 1);
         net_conn_close(conn, LOG_LEVEL_DEBUG, "bad frame size");
         return false;
     }
@@ -251,11 +271,13 @@ static void frame_done(struct net_conn *conn) {
     else conn->head = req;
     conn->tail = req;
     conn->queue_len++;
-    loop->stats.requests++;
+    NET_STAT_ADD(loop, requests, 1);
     /* Activity is a whole request, not a byte: a peer dribbling a frame
      * must still finish it within the idle timeout. */
     net_loop_touch(loop, conn, req->received_us);
+    net_lock(loop);
     loop->on_request(loop->ctx, req);
+    net_unlock(loop);
 }
 
 /* Consumes bytes into prefix and frame buffers, dispatching each complete
@@ -319,7 +341,7 @@ static void conn_read(struct net_conn *conn) {
         size_t want = direct ? cur->frame_len - conn->cur_len : NET_READ_SCRATCH_BYTES;
         ssize_t r = read(conn->fd, dst, want);
         if (r == 0) {
-            loop->stats.connections_peer_closed++;
+            NET_STAT_ADD(loop, connections_peer_closed, 1);
             net_conn_close(conn, LOG_LEVEL_DEBUG, "peer closed");
             return;
         }
@@ -330,7 +352,7 @@ static void conn_read(struct net_conn *conn) {
             return;
         }
         total += (size_t)r;
-        loop->stats.bytes_in += (uint64_t)r;
+        NET_STAT_ADD(loop, bytes_in, (uint64_t)r);
         if (direct) {
             conn->cur_len += (uint32_t)r;
             if (conn->cur_len == cur->frame_len) frame_done(conn);
@@ -388,13 +410,12 @@ static void pop_done(struct net_conn *conn) {
         if (!req->no_response) {
             cursor_settle(&req->response, &conn->out);
             if (!cursor_done(&req->response, &conn->out)) return;
-            conn->loop->stats.responses++;
+            NET_STAT_ADD(conn->loop, responses, 1);
         }
         conn->head = req->next;
         if (!conn->head) conn->tail = NULL;
         conn->queue_len--;
-        conn->out_bytes -= req->response.len;
-        conn->out_files -= req->response.files_len;
+        out_account(conn, -(int64_t)req->response.len, -(int32_t)req->response.files_len);
         request_free(req);
         memset(&conn->out, 0, sizeof(conn->out));
     }
@@ -517,7 +538,7 @@ static bool conn_flush(struct net_conn *conn) {
         struct net_request *head = conn->head;
         if (!head || !head->responded) break;
         if (head == conn->close_at) {
-            loop->stats.connections_handler_closed++;
+            NET_STAT_ADD(loop, connections_handler_closed, 1);
             net_conn_close(conn, LOG_LEVEL_DEBUG, "closed by request handler");
             return false;
         }
@@ -533,7 +554,7 @@ static bool conn_flush(struct net_conn *conn) {
             break;
         }
         total += (size_t)w;
-        loop->stats.bytes_out += (uint64_t)w;
+        NET_STAT_ADD(loop, bytes_out, (uint64_t)w);
     }
     if (total > 0) net_loop_touch(loop, conn, net_now_us());
     pop_done(conn);  /* a file range finishing last leaves its response for here */
@@ -556,7 +577,7 @@ void net_conn_event(struct net_conn *conn, uint32_t events) {
     } else if (events & (EPOLLHUP | EPOLLRDHUP)) {
         /* Not reading (a bound is hit) and the peer is gone or half-closed:
          * a Kafka client never half-closes, so nobody will read our answers. */
-        conn->loop->stats.connections_peer_closed++;
+        NET_STAT_ADD(conn->loop, connections_peer_closed, 1);
         net_conn_close(conn, LOG_LEVEL_DEBUG, "peer closed");
     }
 }
@@ -610,13 +631,47 @@ static void mark_close_at(struct net_conn *conn, struct net_request *req) {
     if (!conn->close_at || queue_before(conn, req, conn->close_at)) conn->close_at = req;
 }
 
+/* From a callback on another loop: the owner applies the answer (its
+ * sockets and queues are its own), woken if its inbox was empty. */
+static void respond_remote(struct net_request *req, struct obuf *resp, uint8_t remote) {
+    NET_ASSERT(net_lock_held());
+    struct net_loop *owner = req->conn->loop;
+    if (resp) {
+        req->response = *resp;
+        obuf_init(resp, resp->limit);
+    }
+    req->remote = remote;
+    req->inbox_next = NULL;
+    if (owner->inbox_tail) owner->inbox_tail->inbox_next = req;
+    else owner->inbox_head = req;
+    owner->inbox_tail = req;
+    if (!atomic_exchange_explicit(&owner->inbox_pending, true, memory_order_relaxed)) net_loop_wake(owner);
+}
+
+/* Another loop's thread answering: the request goes through the inbox.
+ * No current loop (start-up, shutdown after the threads stopped) means
+ * this thread is the only one, and it answers directly. */
+static bool answer_elsewhere(const struct net_conn *conn) {
+    struct net_loop *here = net_loop_current();
+    return here && here != conn->loop;
+}
+
 void net_respond(struct net_request *req, struct obuf *resp) {
-    NET_ASSERT(req && !req->responded);
+    NET_ASSERT(req && !req->responded && req->remote == NET_REMOTE_NONE_YET);
     struct net_conn *conn = req->conn;
     if (conn->fd < 0) {
         respond_dropped(req, resp);
         return;
     }
+    if (answer_elsewhere(conn)) {
+        respond_remote(req, resp, resp ? NET_REMOTE_RESPONSE : NET_REMOTE_NO_RESPONSE);
+        return;
+    }
+    net_respond_local(req, resp);
+}
+
+void net_respond_local(struct net_request *req, struct obuf *resp) {
+    struct net_conn *conn = req->conn;
     struct net_loop *loop = conn->loop;
     request_shed_input(req);
     req->responded = true;
@@ -634,9 +689,9 @@ void net_respond(struct net_request *req, struct obuf *resp) {
         } else {
             req->response = *resp;
             obuf_init(resp, resp->limit);
-            conn->out_bytes += req->response.len;
-            conn->out_files += req->response.files_len;
-            if (conn->out_bytes > loop->stats.output_bytes_queued_max) loop->stats.output_bytes_queued_max = conn->out_bytes;
+            out_account(conn, (int64_t)req->response.len, (int32_t)req->response.files_len);
+            if (conn->out_bytes > loop->stats.output_bytes_queued_max)
+                __atomic_store_n(&loop->stats.output_bytes_queued_max, conn->out_bytes, __ATOMIC_RELAXED);
         }
     }
     /* Even when earlier requests are pending, the flush pass re-checks the
@@ -645,12 +700,21 @@ void net_respond(struct net_request *req, struct obuf *resp) {
 }
 
 void net_respond_close(struct net_request *req) {
-    NET_ASSERT(req && !req->responded);
+    NET_ASSERT(req && !req->responded && req->remote == NET_REMOTE_NONE_YET);
     struct net_conn *conn = req->conn;
     if (conn->fd < 0) {
         respond_dropped(req, NULL);
         return;
     }
+    if (answer_elsewhere(conn)) {
+        respond_remote(req, NULL, NET_REMOTE_CLOSE);
+        return;
+    }
+    net_respond_close_local(req);
+}
+
+void net_respond_close_local(struct net_request *req) {
+    struct net_conn *conn = req->conn;
     request_shed_input(req);
     req->responded = true;
     req->no_response = true;
@@ -660,4 +724,6 @@ void net_respond_close(struct net_request *req) {
 
 const char *net_conn_peer(const struct net_conn *conn) { return conn->peer; }
 
-uint32_t net_conn_file_ranges_queued(const struct net_conn *conn) { return conn->out_files; }
+uint32_t net_conn_file_ranges_queued(const struct net_conn *conn) {
+    return __atomic_load_n(&conn->out_files, __ATOMIC_RELAXED);
+}

@@ -1,6 +1,24 @@
 /*
- * The event loop: epoll, the listening socket, the wake-up eventfd, timers,
- * the idle sweep and the to-do list.
+ * The event loops: epoll, the listening socket, the wake-up eventfd,
+ * timers, the idle sweep, the to-do list, and the group that ties one
+ * loop per core together.
+ *
+ * One loop per core, connections spread round-robin. The home loop owns
+ * the listening socket and hands each accepted connection to the next loop
+ * in turn (its adoption list, then a wake); a connection then lives on that
+ * loop for good, and all its socket I/O happens there, in parallel with the
+ * other loops. Round-robin rather than SO_REUSEPORT (which would let a
+ * second broker silently share the port) or one listening socket watched by
+ * every loop (epoll wakes the most recently waiting loop first, so one loop
+ * ends up with most connections).
+ *
+ * Request handling is serialized by one handler lock, held around every
+ * callback; that keeps broker state single-threaded (no locks, no races in
+ * storage, groups or metadata) while reading, parsing frames, and writing
+ * and sendfile-ing responses - most of the CPU of a fetch - run in
+ * parallel. A callback that answers a request of another loop's connection
+ * puts it in that loop's inbox and wakes it; only the owner writes to its
+ * sockets and connection state.
  *
  * Level-triggered epoll, on purpose. Backpressure is "stop asking for
  * EPOLLIN", and fairness is "read at most a budget, then move on"; with
@@ -22,6 +40,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -32,6 +51,34 @@
 #include "net/net_internal.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "net_loop_stop needs a lock-free atomic to be signal-safe");
+_Static_assert(LIMIT_NET_LOOPS_MAX <= 256, "a timer id carries its loop in 8 bits");
+
+static _Thread_local struct net_loop *current_loop;
+static _Thread_local struct net_group *lock_group;
+static _Thread_local uint32_t lock_depth;
+
+void net_lock(struct net_loop *loop) {
+    struct net_group *g = loop->group;
+    if (lock_depth > 0) {
+        NET_ASSERT(lock_group == g);
+        lock_depth++;
+        return;
+    }
+    pthread_mutex_lock(&g->lock);
+    lock_group = g;
+    lock_depth = 1;
+}
+
+void net_unlock(struct net_loop *loop) {
+    NET_ASSERT(lock_depth > 0 && lock_group == loop->group);
+    if (--lock_depth > 0) return;
+    lock_group = NULL;
+    pthread_mutex_unlock(&loop->group->lock);
+}
+
+bool net_lock_held(void) { return lock_depth > 0; }
+
+struct net_loop *net_loop_current(void) { return current_loop; }
 
 uint64_t net_now_us(void) {
     struct timespec ts;
@@ -111,13 +158,6 @@ static void todo_run(struct net_loop *loop) {
 
 /* ---- listening socket ---- */
 
-static int listen_open(struct net_loop *loop, const char *host, int port) {
-    int fd = net_listen_socket(host, port, NET_LISTEN_BACKLOG, &loop->port);
-    if (fd < 0) return -1;
-    loop->listen_fd = fd;
-    return 0;
-}
-
 static void listen_set_paused(struct net_loop *loop, bool paused) {
     if (loop->listen_paused == paused || loop->listen_fd < 0) return;
     struct epoll_event ev = {.events = paused ? 0 : EPOLLIN, .data.ptr = loop};
@@ -136,13 +176,46 @@ static void peer_text(const struct sockaddr_in *sa, char *out, size_t cap) {
 
 static void reject(struct net_loop *loop, int fd, const char *peer) {
     close(fd);
-    loop->stats.connections_rejected++;
+    NET_STAT_ADD(loop, connections_rejected, 1);
     uint64_t now = net_now_us();
     if (now - loop->last_reject_log_us >= NET_REJECT_LOG_INTERVAL_US || loop->last_reject_log_us == 0) {
         log_warn("net", "too many connections, closing new ones peer=%s max_connections=%u rejected_total=%llu",
                  peer, loop->max_connections, (unsigned long long)loop->stats.connections_rejected);
         loop->last_reject_log_us = now;
     }
+}
+
+/* On the loop's own thread: the connection joins its epoll and lists. */
+static void adopt(struct net_loop *loop, int fd, const char *peer) {
+    struct net_conn *conn = net_conn_open(loop, fd, peer);
+    if (!conn) {
+        atomic_fetch_sub_explicit(&loop->group->connections, 1, memory_order_relaxed);
+        return;
+    }
+    conns_append(loop, conn);
+    NET_STAT_ADD(loop, connections, 1);
+    NET_STAT_ADD(loop, connections_accepted, 1);
+}
+
+/* Hands an accepted socket to another loop; its thread registers it. */
+static void hand_over(struct net_loop *to, int fd, const char *peer) {
+    struct net_adopt *a = malloc(sizeof(*a));
+    if (!a) {
+        log_error("net", "out of memory handing over connection peer=%s", peer);
+        close(fd);
+        atomic_fetch_sub_explicit(&to->group->connections, 1, memory_order_relaxed);
+        return;
+    }
+    a->next = NULL;
+    a->fd = fd;
+    snprintf(a->peer, sizeof(a->peer), "%s", peer);
+    net_lock(to);
+    if (to->adopt_tail) to->adopt_tail->next = a;
+    else to->adopt_head = a;
+    to->adopt_tail = a;
+    bool was_pending = atomic_exchange_explicit(&to->inbox_pending, true, memory_order_relaxed);
+    net_unlock(to);
+    if (!was_pending) net_loop_wake(to);
 }
 
 static void accept_some(struct net_loop *loop) {
@@ -156,7 +229,10 @@ static void accept_some(struct net_loop *loop) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 log_error("net", "accept failed, pausing listener error=\"%s\" pause_ms=%d", strerror(errno),
                           NET_ACCEPT_PAUSE_MS);
-                if (net_timer_add(loop, NET_ACCEPT_PAUSE_MS, listen_resume, loop) != 0) listen_set_paused(loop, true);
+                net_lock(loop);
+                bool armed = net_timer_add(loop, NET_ACCEPT_PAUSE_MS, listen_resume, loop) != 0;
+                net_unlock(loop);
+                if (armed) listen_set_paused(loop, true);
                 return;
             }
             log_error("net", "accept failed error=\"%s\"", strerror(errno));
@@ -164,15 +240,16 @@ static void accept_some(struct net_loop *loop) {
         }
         char peer[NET_PEER_TEXT_BYTES];
         peer_text(&sa, peer, sizeof(peer));
-        if (loop->max_connections && loop->stats.connections >= loop->max_connections) {
+        struct net_group *g = loop->group;
+        if (loop->max_connections &&
+            atomic_load_explicit(&g->connections, memory_order_relaxed) >= loop->max_connections) {
             reject(loop, fd, peer);
             continue;
         }
-        struct net_conn *conn = net_conn_open(loop, fd, peer);
-        if (!conn) continue;
-        conns_append(loop, conn);
-        loop->stats.connections++;
-        loop->stats.connections_accepted++;
+        atomic_fetch_add_explicit(&g->connections, 1, memory_order_relaxed);
+        struct net_loop *to = g->loops[g->next_loop++ % g->count];
+        if (to == loop) adopt(loop, fd, peer);
+        else hand_over(to, fd, peer);
     }
 }
 
@@ -198,14 +275,14 @@ static void sweep(void *ctx) {
         struct net_conn *conn = loop->conns_head;
         while (conn && conn->active_us < cutoff) {
             struct net_conn *next = conn->next;
-            if (net_conn_close_if_idle(conn, cutoff)) loop->stats.connections_idle_closed++;
+            if (net_conn_close_if_idle(conn, cutoff)) NET_STAT_ADD(loop, connections_idle_closed, 1);
             conn = next;
         }
     }
     loop->sweep_timer = net_timer_add(loop, (uint64_t)sweep_interval_ms(loop), sweep, loop);
 }
 
-/* ---- the loop ---- */
+/* ---- the loops ---- */
 
 static int epoll_add(struct net_loop *loop, int fd, uint32_t events, void *ptr) {
     struct epoll_event ev = {.events = events, .data.ptr = ptr};
@@ -214,6 +291,41 @@ static int epoll_add(struct net_loop *loop, int fd, uint32_t events, void *ptr) 
         return -1;
     }
     return 0;
+}
+
+static struct net_loop *loop_create(struct net_group *g, uint32_t index, const struct net_config *cfg,
+                                    net_request_fn on_request, net_abort_fn on_abort, void *ctx) {
+    struct net_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop) return NULL;
+    loop->group = g;
+    loop->index = index;
+    loop->epfd = loop->listen_fd = loop->wake_fd = -1;
+    for (int i = 0; i < NET_WATCHES_MAX; i++) loop->watches[i].fd = -1;
+    loop->max_request_bytes = cfg->max_request_bytes;
+    if (loop->max_request_bytes == 0 || loop->max_request_bytes > LIMIT_FRAME_BYTES_MAX)
+        loop->max_request_bytes = LIMIT_FRAME_BYTES_MAX;
+    loop->max_connections = cfg->max_connections;
+    loop->idle_timeout_ms = cfg->idle_timeout_ms;
+    loop->on_request = on_request;
+    loop->on_abort = on_abort;
+    loop->ctx = ctx;
+    atomic_init(&loop->inbox_pending, false);
+    net_timers_init(&loop->timers);
+    g->loops[index] = loop;
+    g->count = index + 1;  /* so destroy finds it even if the rest fails */
+    loop->scratch = malloc(NET_READ_SCRATCH_BYTES);
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!loop->scratch || loop->epfd < 0 || loop->wake_fd < 0) {
+        log_error("net", "loop setup failed error=\"%s\"", strerror(errno));
+        return NULL;
+    }
+    if (epoll_add(loop, loop->wake_fd, EPOLLIN, &loop->wake_fd) != 0) return NULL;
+    if (loop->idle_timeout_ms > 0) {
+        loop->sweep_timer = net_timer_add(loop, (uint64_t)sweep_interval_ms(loop), sweep, loop);
+        if (!loop->sweep_timer) return NULL;
+    }
+    return loop;
 }
 
 struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on_request,
@@ -225,43 +337,39 @@ struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on
     struct sigaction old;
     if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
 
-    struct net_loop *loop = calloc(1, sizeof(*loop));
-    if (!loop) return NULL;
-    loop->epfd = loop->listen_fd = loop->wake_fd = -1;
-    for (int i = 0; i < NET_WATCHES_MAX; i++) loop->watches[i].fd = -1;
-    loop->max_request_bytes = cfg->max_request_bytes;
-    if (loop->max_request_bytes == 0 || loop->max_request_bytes > LIMIT_FRAME_BYTES_MAX)
-        loop->max_request_bytes = LIMIT_FRAME_BYTES_MAX;
-    loop->max_connections = cfg->max_connections;
-    loop->idle_timeout_ms = cfg->idle_timeout_ms;
-    loop->on_request = on_request;
-    loop->on_abort = on_abort;
-    loop->ctx = ctx;
-    net_timers_init(&loop->timers);
-    loop->scratch = malloc(NET_READ_SCRATCH_BYTES);
-    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
-    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!loop->scratch || loop->epfd < 0 || loop->wake_fd < 0) {
-        log_error("net", "loop setup failed error=\"%s\"", strerror(errno));
-        goto fail;
+    uint32_t count = cfg->loops == 0 ? 1 : cfg->loops;
+    if (count > LIMIT_NET_LOOPS_MAX) count = LIMIT_NET_LOOPS_MAX;
+    struct net_group *g = calloc(1, sizeof(*g));
+    if (!g) return NULL;
+    pthread_mutex_init(&g->lock, NULL);
+    atomic_init(&g->connections, 0);
+    g->listen_fd = -1;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!loop_create(g, i, cfg, on_request, on_abort, ctx)) goto fail;
     }
-    if (listen_open(loop, cfg->host, cfg->port) != 0) goto fail;
-    if (epoll_add(loop, loop->listen_fd, EPOLLIN, loop) != 0) goto fail;
-    if (epoll_add(loop, loop->wake_fd, EPOLLIN, &loop->wake_fd) != 0) goto fail;
-    if (loop->idle_timeout_ms > 0) {
-        loop->sweep_timer = net_timer_add(loop, (uint64_t)sweep_interval_ms(loop), sweep, loop);
-        if (!loop->sweep_timer) goto fail;
-    }
-    log_info("net", "listening host=%s port=%d max_request_bytes=%u max_connections=%u idle_timeout_ms=%lld",
-             cfg->host ? cfg->host : "0.0.0.0", loop->port, loop->max_request_bytes, loop->max_connections,
-             (long long)loop->idle_timeout_ms);
-    return loop;
+    struct net_loop *home = g->loops[0];
+    g->listen_fd = net_listen_socket(cfg->host, cfg->port, NET_LISTEN_BACKLOG, &g->port);
+    if (g->listen_fd < 0) goto fail;
+    home->listen_fd = g->listen_fd;
+    home->port = g->port;
+    for (uint32_t i = 1; i < count; i++) g->loops[i]->port = g->port;
+    if (epoll_add(home, home->listen_fd, EPOLLIN, home) != 0) goto fail;
+    log_info("net", "listening host=%s port=%d loops=%u max_request_bytes=%u max_connections=%u idle_timeout_ms=%lld",
+             cfg->host ? cfg->host : "0.0.0.0", g->port, count, home->max_request_bytes, home->max_connections,
+             (long long)home->idle_timeout_ms);
+    return home;
 fail:
-    net_loop_destroy(loop);
+    if (g->loops[0]) net_loop_destroy(g->loops[0]);
+    else {
+        pthread_mutex_destroy(&g->lock);
+        free(g);
+    }
     return NULL;
 }
 
-int net_loop_port(const struct net_loop *loop) { return loop->port; }
+int net_loop_port(const struct net_loop *loop) { return loop->group->port; }
+
+uint32_t net_loop_count(const struct net_loop *loop) { return loop->group->count; }
 
 static void wake_drain(struct net_loop *loop) {
     uint64_t v;
@@ -311,6 +419,7 @@ static bool is_watch(const struct net_loop *loop, const void *ptr) {
     return p >= lo && p < hi;
 }
 
+
 static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
     void *ptr = ev->data.ptr;
     if (ptr == loop) accept_some(loop);
@@ -321,36 +430,135 @@ static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
         if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) events |= NET_WATCH_READ;
         if (ev->events & EPOLLOUT) events |= NET_WATCH_WRITE;
         if (ev->events & (EPOLLERR | EPOLLHUP)) events |= NET_WATCH_ERROR;
+        net_lock(loop);
         if (w->fd >= 0) w->fn(w->ctx, events);
+        net_unlock(loop);
     } else net_conn_event(ptr, ev->events);
 }
 
-int net_loop_run(struct net_loop *loop) {
+/* ---- the inbox ---- */
+
+void net_inbox_apply(struct net_loop *loop) {
+    net_lock(loop);
+    struct net_request *req = loop->inbox_head;
+    struct net_adopt *adopts = loop->adopt_head;
+    loop->inbox_head = loop->inbox_tail = NULL;
+    loop->adopt_head = loop->adopt_tail = NULL;
+    atomic_store_explicit(&loop->inbox_pending, false, memory_order_relaxed);
+    /* Applied with the lock held: a remote answer to a request whose
+     * connection closes meanwhile would otherwise race with the aborts. */
+    while (req) {
+        struct net_request *next = req->inbox_next;
+        uint8_t remote = req->remote;
+        req->inbox_next = NULL;
+        req->remote = NET_REMOTE_NONE_YET;
+        if (remote == NET_REMOTE_CLOSE) {
+            net_respond_close_local(req);
+        } else if (remote == NET_REMOTE_NO_RESPONSE) {
+            net_respond_local(req, NULL);
+        } else {
+            struct obuf resp = req->response;
+            obuf_init(&req->response, resp.limit);
+            net_respond_local(req, &resp);
+        }
+        req = next;
+    }
+    net_unlock(loop);
+    while (adopts) {
+        struct net_adopt *next = adopts->next;
+        adopt(loop, adopts->fd, adopts->peer);
+        free(adopts);
+        adopts = next;
+    }
+}
+
+/* ---- running ---- */
+
+static void group_stop(struct net_group *g) {
+    for (uint32_t i = 0; i < g->count; i++) {
+        atomic_store_explicit(&g->loops[i]->stop_requested, 1, memory_order_release);
+        net_loop_wake(g->loops[i]);
+    }
+}
+
+static int loop_run_one(struct net_loop *loop) {
     struct epoll_event events[NET_EPOLL_EVENTS_MAX];
     int rc = 0;
+    current_loop = loop;
     while (!atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
-        int timeout = loop->todo_len ? 0 : net_timers_wait_ms(&loop->timers, net_now_us());
+        int timeout = 0;
+        if (loop->todo_len == 0 && !atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed)) {
+            net_lock(loop);
+            timeout = net_timers_wait_ms(&loop->timers, net_now_us());
+            net_unlock(loop);
+        }
         int n = epoll_wait(loop->epfd, events, NET_EPOLL_EVENTS_MAX, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
-            log_error("net", "epoll_wait failed error=\"%s\"", strerror(errno));
+            log_error("net", "epoll_wait failed loop=%u error=\"%s\"", loop->index, strerror(errno));
             rc = -1;
+            group_stop(loop->group);
             break;
         }
         for (int i = 0; i < n; i++) dispatch(loop, &events[i]);
+        if (atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed)) net_inbox_apply(loop);
+        net_lock(loop);
         net_timers_run(&loop->timers, net_now_us());
+        net_unlock(loop);
         todo_run(loop);
     }
-    atomic_store_explicit(&loop->stop_requested, 0, memory_order_relaxed);
+    current_loop = NULL;
+    return rc;
+}
+
+static void *loop_thread(void *arg) {
+    struct net_loop *loop = arg;
+    /* Signals (SIGTERM, SIGINT) are for the thread that started the broker. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    return loop_run_one(loop) == 0 ? NULL : loop;
+}
+
+int net_loop_run(struct net_loop *loop) {
+    struct net_group *g = loop->group;
+    NET_ASSERT(loop == g->loops[0]);
+    int rc = 0;
+    for (uint32_t i = 1; i < g->count; i++) {
+        struct net_loop *l = g->loops[i];
+        int err = pthread_create(&l->thread, NULL, loop_thread, l);
+        if (err != 0) {
+            log_error("net", "cannot start loop thread loop=%u error=\"%s\"", i, strerror(err));
+            group_stop(g);
+            rc = -1;
+            break;
+        }
+        l->thread_started = true;
+    }
+    if (rc == 0) rc = loop_run_one(loop);
+    group_stop(g);
+    for (uint32_t i = 1; i < g->count; i++) {
+        struct net_loop *l = g->loops[i];
+        if (!l->thread_started) continue;
+        void *failed = NULL;
+        pthread_join(l->thread, &failed);
+        l->thread_started = false;
+        if (failed) rc = -1;
+    }
+    for (uint32_t i = 0; i < g->count; i++)
+        atomic_store_explicit(&g->loops[i]->stop_requested, 0, memory_order_relaxed);
     return rc;
 }
 
 void net_loop_stop(struct net_loop *loop) {
     int saved = errno;  /* a signal handler must not disturb the code it interrupted */
-    atomic_store_explicit(&loop->stop_requested, 1, memory_order_release);
-    uint64_t one = 1;
-    ssize_t ignored = write(loop->wake_fd, &one, sizeof(one));
-    (void)ignored;
+    struct net_group *g = loop->group;
+    for (uint32_t i = 0; i < g->count; i++) {
+        atomic_store_explicit(&g->loops[i]->stop_requested, 1, memory_order_release);
+        uint64_t one = 1;
+        ssize_t ignored = write(g->loops[i]->wake_fd, &one, sizeof(one));
+        (void)ignored;
+    }
     errno = saved;
 }
 
@@ -362,13 +570,7 @@ void net_loop_wake(struct net_loop *loop) {
     errno = saved;
 }
 
-void net_loop_destroy(struct net_loop *loop) {
-    if (!loop) return;
-    /* Closing aborts pending requests; their handlers may still cancel
-     * timers, so the timer table goes last. */
-    while (loop->conns_head) net_conn_close(loop->conns_head, LOG_LEVEL_DEBUG, "shutdown");
-    NET_ASSERT(loop->todo_len == 0);
-    if (loop->listen_fd >= 0) close(loop->listen_fd);
+static void loop_free(struct net_loop *loop) {
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     if (loop->epfd >= 0) close(loop->epfd);
     net_timers_free(&loop->timers);
@@ -376,11 +578,80 @@ void net_loop_destroy(struct net_loop *loop) {
     free(loop);
 }
 
-uint32_t net_loop_connection_count(const struct net_loop *loop) { return loop->stats.connections; }
+void net_loop_destroy(struct net_loop *loop) {
+    if (!loop) return;
+    struct net_group *g = loop->group;
+    /* Closing aborts pending requests; their handlers may still answer
+     * requests of other loops (through the inbox) or cancel timers, so the
+     * inboxes are applied until quiet and the timer tables go last. */
+    bool closed_any = true;
+    while (closed_any) {
+        closed_any = false;
+        for (uint32_t i = 0; i < g->count; i++) {
+            struct net_loop *l = g->loops[i];
+            if (!l) continue;
+            current_loop = l;
+            net_inbox_apply(l);
+            while (l->conns_head) {
+                net_conn_close(l->conns_head, LOG_LEVEL_DEBUG, "shutdown");
+                closed_any = true;
+            }
+            current_loop = NULL;
+        }
+    }
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct net_loop *l = g->loops[i];
+        if (!l) continue;
+        NET_ASSERT(l->todo_len == 0);
+        for (struct net_adopt *a = l->adopt_head, *next; a; a = next) {
+            next = a->next;
+            close(a->fd);
+            free(a);
+        }
+    }
+    if (g->listen_fd >= 0) close(g->listen_fd);
+    for (uint32_t i = 0; i < g->count; i++)
+        if (g->loops[i]) loop_free(g->loops[i]);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+uint32_t net_loop_connection_count(const struct net_loop *loop) {
+    return atomic_load_explicit(&loop->group->connections, memory_order_relaxed);
+}
+
+#define LOAD(field) __atomic_load_n(&field, __ATOMIC_RELAXED)
+
+static void stats_add(struct net_stats *out, const struct net_loop *l) {
+    const struct net_stats *s = &l->stats;
+    out->connections_accepted += LOAD(s->connections_accepted);
+    out->connections_rejected += LOAD(s->connections_rejected);
+    out->connections_closed += LOAD(s->connections_closed);
+    out->connections_idle_closed += LOAD(s->connections_idle_closed);
+    out->connections_peer_closed += LOAD(s->connections_peer_closed);
+    out->connections_handler_closed += LOAD(s->connections_handler_closed);
+    out->frames_rejected += LOAD(s->frames_rejected);
+    out->requests += LOAD(s->requests);
+    out->requests_aborted += LOAD(s->requests_aborted);
+    out->responses += LOAD(s->responses);
+    out->bytes_in += LOAD(s->bytes_in);
+    out->bytes_out += LOAD(s->bytes_out);
+    out->read_pauses += LOAD(s->read_pauses);
+    out->connections += LOAD(s->connections);
+    out->timers += LOAD(l->timers.len);
+    out->output_bytes_queued += LOAD(l->out_bytes_total);
+    uint64_t max = LOAD(s->output_bytes_queued_max);
+    if (max > out->output_bytes_queued_max) out->output_bytes_queued_max = max;
+}
 
 void net_loop_stats(const struct net_loop *loop, struct net_stats *out) {
-    *out = loop->stats;
-    out->timers = loop->timers.len;
-    out->output_bytes_queued = 0;
-    for (const struct net_conn *c = loop->conns_head; c; c = c->next) out->output_bytes_queued += c->out_bytes;
+    memset(out, 0, sizeof(*out));
+    const struct net_group *g = loop->group;
+    for (uint32_t i = 0; i < g->count; i++) stats_add(out, g->loops[i]);
+}
+
+void net_loop_stats_one(const struct net_loop *loop, uint32_t i, struct net_stats *out) {
+    memset(out, 0, sizeof(*out));
+    const struct net_group *g = loop->group;
+    if (i < g->count) stats_add(out, g->loops[i]);
 }

@@ -1,11 +1,22 @@
 /*
- * The network layer: one epoll event loop, non-blocking listening and
- * client sockets, size-prefixed Kafka frames, requests pipelined and
- * answered strictly in order per connection, responses sent as memory plus
- * sendfile ranges (see core/obuf.h), timers for long polls and housekeeping.
+ * The network layer: epoll event loops, one per core, each with its own
+ * thread and connections; non-blocking sockets, size-prefixed Kafka
+ * frames, requests pipelined and answered strictly in order per
+ * connection, responses sent as memory plus sendfile ranges (see
+ * core/obuf.h), timers for long polls and housekeeping.
  *
- * Threading: everything here runs on the loop thread; the only call allowed
- * from another thread is net_loop_wake().
+ * Threading. net_loop_create makes a group of cfg->loops loops; the
+ * returned one (the home loop) accepts connections and hands them out
+ * round-robin, and net_loop_run runs it on the calling thread and the
+ * others on threads of their own. Socket I/O (reading frames, writev,
+ * sendfile) runs in parallel on the loops. Every callback into the caller
+ * (request, abort, timer and watch callbacks) runs with the group's
+ * handler lock held, so callbacks never run concurrently, whichever loop
+ * they are on, and the state they share needs no locks of its own. From a
+ * callback, net_respond may answer a request of any loop's connection (it
+ * reaches that loop through its inbox) and net_timer_add arms the timer on
+ * the calling loop. The only calls allowed outside callbacks while the
+ * loops run are net_loop_stop and net_loop_wake.
  *
  * Ownership of a request: the loop reads a whole frame, wraps it in a
  * struct net_request and hands it to the handler given at net_loop_create.
@@ -38,6 +49,8 @@ struct net_request {
     bool aborted;                /* the connection is gone; the response will be dropped */
     /* private to net: */
     struct net_request *next;
+    struct net_request *inbox_next;  /* answered from another loop, waiting in the owner's inbox */
+    uint8_t remote;                  /* NET_REMOTE_* while in that inbox */
     struct obuf response;
     bool responded;
     bool no_response;
@@ -53,25 +66,30 @@ struct net_config {
     int64_t idle_timeout_ms;     /* connections.max.idle.ms: connections that neither completed a
                                     request nor had a response byte written for this long, and
                                     have no request waiting on a handler, are closed (<= 0: never) */
+    uint32_t loops;              /* event loops, one thread each (0 means 1; at most LIMIT_NET_LOOPS_MAX) */
 };
 
 typedef void (*net_request_fn)(void *ctx, struct net_request *req);
 typedef void (*net_abort_fn)(void *ctx, struct net_request *req);
 typedef void (*net_timer_fn)(void *ctx);
 
-/* Returns NULL and logs why on failure (e.g. the port is taken). Sets
+/* Returns the home loop of a new group, or NULL and logs why on failure
+ * (e.g. the port is taken). Sets
  * SIGPIPE to ignored if it still has its default action: a peer that
  * resets mid-sendfile must give EPIPE, not kill the broker. */
 struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on_request,
                                  net_abort_fn on_abort, void *ctx);
 int net_loop_port(const struct net_loop *loop);
-/* Runs until net_loop_stop; returns 0, or -1 on a fatal poller error. */
+uint32_t net_loop_count(const struct net_loop *loop);
+/* Runs every loop of the group until net_loop_stop (the home loop on this
+ * thread); returns 0, or -1 on a fatal poller error in any loop. */
 int net_loop_run(struct net_loop *loop);
 /* Safe from signal handlers and other threads. */
 void net_loop_stop(struct net_loop *loop);
-/* Safe from other threads: makes the loop run its timers/posted work now. */
+/* Safe from other threads: makes the home loop run its timers now. */
 void net_loop_wake(struct net_loop *loop);
-/* Closes every connection (aborting pending requests) and frees the loop. */
+/* Closes every connection of every loop (aborting pending requests) and
+ * frees the group; not while it runs. */
 void net_loop_destroy(struct net_loop *loop);
 
 /* Queue the response for req; resp's contents are moved into the request
@@ -94,7 +112,9 @@ int net_listen_socket(const char *host, int port, int backlog, int *port_out);
 uint64_t net_now_us(void);
 int64_t net_wall_ms(void);
 
-/* One-shot timer; returns an id > 0, or 0 if the timer table is full. */
+/* One-shot timer; returns an id > 0, or 0 if the timer table is full.
+ * From a callback it runs on the calling loop (whatever loop is passed:
+ * a long poll times out where its connection lives); elsewhere on `loop`. */
 uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn, void *ctx);
 void net_timer_cancel(struct net_loop *loop, uint64_t id);
 
@@ -116,9 +136,9 @@ const char *net_conn_peer(const struct net_conn *conn);
 uint32_t net_conn_file_ranges_queued(const struct net_conn *conn);
 uint32_t net_loop_connection_count(const struct net_loop *loop);
 
-/* Counters since net_loop_create, for metrics. Read them on the loop thread
- * (e.g. from a timer), or from another thread only once net_loop_run has
- * returned. */
+/* Counters since net_loop_create, for metrics, summed over the group's
+ * loops (each loop writes its own with relaxed atomic stores, so reading
+ * them from a callback on any loop is safe). */
 struct net_stats {
     uint64_t connections_accepted;   /* sockets accepted and kept */
     uint64_t connections_rejected;   /* closed at once: over max_connections */
@@ -139,5 +159,7 @@ struct net_stats {
     uint64_t output_bytes_queued_max;/* the most ever waiting on one connection */
 };
 void net_loop_stats(const struct net_loop *loop, struct net_stats *out);
+/* The same for loop i of the group only (0 is the home loop). */
+void net_loop_stats_one(const struct net_loop *loop, uint32_t i, struct net_stats *out);
 
 #endif

@@ -3,14 +3,22 @@
  * conn.c and timer.c. Nothing outside src/net includes this, except the
  * network unit test, which checks sizes and invariants.
  *
- * Threading: every field is owned by the loop thread, except stop_requested
- * (set from signal handlers / other threads) and wake_fd (written by
- * net_loop_wake/net_loop_stop from anywhere).
+ * Threading: every field of a loop and its connections is owned by the
+ * loop's thread, except
+ *   - stop_requested and wake_fd (signal handlers and other threads);
+ *   - the timer table, the inbox and the adoption list, which any thread
+ *     touches only with the group's handler lock held (net_lock);
+ *   - stats, written by the owner with relaxed atomic stores and read
+ *     from anywhere (NET_STAT_ADD);
+ *   - a connection's fd, loop, closing flag and request queue once it is
+ *     closed: net_conn_close changes them with the lock held, and from then
+ *     on only net_respond (always called with the lock held) touches them.
  */
 #ifndef GREGOR_NET_INTERNAL_H
 #define GREGOR_NET_INTERNAL_H
 
 #include "core/assert.h"
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -47,7 +55,7 @@
 #define NET_EPOLL_EVENTS_MAX 256
 
 /* Connections accepted per readiness of the listening socket before other
- * events get a turn. */
+ * events get a turn (the home loop accepts for the whole group). */
 #define NET_ACCEPT_BUDGET 64
 
 /* listen(2) backlog; the kernel clamps it to net.core.somaxconn. */
@@ -82,6 +90,18 @@ _Static_assert(NET_WATCHES_MAX > LIMIT_ADMIN_CONNECTIONS_MAX, "the admin listene
 #define NET_PEER_TEXT_BYTES 24
 
 #define NET_ASSERT(cond) ASSERT_ALWAYS("net", cond)
+
+/* Counters are written only by their own loop and summed by readers on
+ * other threads: a relaxed atomic store (a plain mov on x86, no locked
+ * instruction) keeps that free of data races. */
+#define NET_STAT_ADD(loop, field, n) \
+    __atomic_store_n(&(loop)->stats.field, (loop)->stats.field + (n), __ATOMIC_RELAXED)
+#define NET_STAT_SUB(loop, field, n) \
+    __atomic_store_n(&(loop)->stats.field, (loop)->stats.field - (n), __ATOMIC_RELAXED)
+
+/* Why a request sits in a loop's inbox: answered by a callback running on
+ * another loop, to be applied by its own loop. */
+enum { NET_REMOTE_NONE_YET = 0, NET_REMOTE_RESPONSE, NET_REMOTE_NO_RESPONSE, NET_REMOTE_CLOSE };
 
 /* ---- timers (timer.c) ---- */
 
@@ -171,9 +191,30 @@ struct net_watch {
     void *ctx;
 };
 
-struct net_loop {
-    int epfd;
+/* A connection accepted by the home loop for another loop, waiting for
+ * that loop to register it. Bounded by max.connections (counted at accept). */
+struct net_adopt {
+    struct net_adopt *next;
+    int fd;
+    char peer[NET_PEER_TEXT_BYTES];
+};
+
+/* The loops of one broker and what they share. */
+struct net_group {
+    pthread_mutex_t lock;         /* the handler lock: held around every callback (net_lock) */
+    uint32_t count;
+    struct net_loop *loops[LIMIT_NET_LOOPS_MAX];  /* [0] is the home loop */
+    atomic_uint connections;      /* open in all loops, for max_connections */
+    uint32_t next_loop;           /* round-robin for accepted connections (home loop only) */
     int listen_fd;
+    int port;
+};
+
+struct net_loop {
+    struct net_group *group;
+    uint32_t index;               /* in group->loops, and in the timer ids it hands out */
+    int epfd;
+    int listen_fd;                /* the group's, on the home loop only; -1 elsewhere */
     int wake_fd;
     int port;
     atomic_int stop_requested;    /* lock-free, so fine from both signal handlers and threads */
@@ -193,17 +234,41 @@ struct net_loop {
     struct net_conn *todo_head, *todo_tail;
     uint32_t todo_len;
 
-    struct net_timers timers;
+    struct net_timers timers;     /* under the handler lock: other loops cancel timers here */
     struct net_watch watches[NET_WATCHES_MAX];  /* epoll data points into this array */
     uint8_t *scratch;             /* NET_READ_SCRATCH_BYTES */
     struct net_stats stats;
+    uint64_t out_bytes_total;     /* response memory queued on this loop's connections */
+
+    /* Under the handler lock: answers given on other loops and connections
+     * accepted for this one, applied by this loop (inbox_apply). */
+    struct net_request *inbox_head, *inbox_tail;
+    struct net_adopt *adopt_head, *adopt_tail;
+    atomic_bool inbox_pending;    /* a hint read without the lock; the wake fd makes it timely */
+    pthread_t thread;             /* loops other than the home loop, while running */
+    bool thread_started;
 };
 
-/* Accepted socket -> connection registered with epoll; closes fd on failure. */
+/* The handler lock, recursive per thread (a callback may close a
+ * connection, whose aborts take it again). */
+void net_lock(struct net_loop *loop);
+void net_unlock(struct net_loop *loop);
+bool net_lock_held(void);
+/* The loop whose thread this is, NULL outside a running loop. */
+struct net_loop *net_loop_current(void);
+/* Applies answers from other loops and adopts handed-over connections;
+ * with the lock held (it takes it). */
+void net_inbox_apply(struct net_loop *loop);
+
+/* Accepted socket -> connection registered with epoll; closes fd on failure.
+ * On the loop's own thread. */
 struct net_conn *net_conn_open(struct net_loop *loop, int fd, const char *peer);
 /* Handles one epoll event for the connection. */
 void net_conn_event(struct net_conn *conn, uint32_t events);
 /* Runs the to-do work (flush, stashed reads) for one connection. */
+/* Answers a request of this thread's loop (the inbox path ends here too). */
+void net_respond_local(struct net_request *req, struct obuf *resp);
+void net_respond_close_local(struct net_request *req);
 void net_conn_todo(struct net_conn *conn, uint8_t todo);
 /* Closes the socket, aborts pending requests, frees what can be freed;
  * logs the reason at the given level (routine closes at debug, so that a

@@ -10,6 +10,10 @@
  *
  * The table starts small and doubles up to the limit, so an idle broker
  * does not carry the largest table; reaching the limit returns 0.
+ *
+ * Each loop has its own table, touched with the handler lock held. An id
+ * is generation << 32 | loop << 24 | (slot + 1), so a callback on any
+ * loop can cancel a timer another loop armed.
  */
 #include <limits.h>
 #include <string.h>
@@ -18,6 +22,10 @@
 
 _Static_assert(LIMIT_NET_TIMERS_MAX < UINT32_MAX, "slot numbers and NET_TIMER_FREE must fit in 32 bits");
 _Static_assert(NET_TIMERS_INITIAL <= LIMIT_NET_TIMERS_MAX, "the first table may not exceed the limit");
+_Static_assert(LIMIT_NET_TIMERS_MAX < (1u << 24), "slot + 1 must fit below the loop bits of an id");
+
+#define TIMER_ID_SLOT_MASK 0xffffffu
+#define TIMER_ID_LOOP_SHIFT 24
 
 void net_timers_init(struct net_timers *t) { memset(t, 0, sizeof(*t)); }
 
@@ -105,6 +113,8 @@ static bool timers_grow(struct net_timers *t) {
 }
 
 uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn, void *ctx) {
+    struct net_loop *here = net_loop_current();
+    if (here && here->group == loop->group) loop = here;
     struct net_timers *t = &loop->timers;
     NET_ASSERT(fn != NULL);
     if (t->free_len == 0 && !timers_grow(t)) {
@@ -122,12 +132,14 @@ uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn
     t->heap[t->len] = slot;
     t->len++;
     heap_up(t, t->len - 1);
-    return ((uint64_t)s->gen << 32) | ((uint64_t)slot + 1);
+    return ((uint64_t)s->gen << 32) | ((uint64_t)loop->index << TIMER_ID_LOOP_SHIFT) | ((uint64_t)slot + 1);
 }
 
 void net_timer_cancel(struct net_loop *loop, uint64_t id) {
-    struct net_timers *t = &loop->timers;
-    uint64_t low = id & 0xffffffffu;
+    uint32_t index = (uint32_t)(id >> TIMER_ID_LOOP_SHIFT) & 0xffu;
+    if (index >= loop->group->count) return;
+    struct net_timers *t = &loop->group->loops[index]->timers;
+    uint64_t low = id & TIMER_ID_SLOT_MASK;
     if (low == 0 || low > t->cap) return;
     uint32_t slot = (uint32_t)(low - 1);
     const struct net_timer_slot *s = &t->slots[slot];

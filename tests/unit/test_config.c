@@ -216,7 +216,19 @@ static void test_unknown_and_ignored(void) {
     CHECK_EQ_INT(set(&c, "", "1"), 1);
     CHECK_EQ_INT(set(&c, "zookeeper.connect", "localhost:2181"), 0);
     CHECK_EQ_INT(set(&c, "process.roles", "broker,controller"), 0);
+    CHECK_EQ_INT(set(&c, "num.io.threads", "8"), 0);
+}
+
+/* num.network.threads sets the event loops; 0 (the default) means one per CPU. */
+static void test_network_threads(void) {
+    struct broker_config c;
+    config_defaults(&c);
+    CHECK_EQ_INT(c.network_threads, 0);
     CHECK_EQ_INT(set(&c, "num.network.threads", "3"), 0);
+    CHECK_EQ_INT(c.network_threads, 3);
+    CHECK_EQ_INT(set(&c, "num.network.threads", "-1"), -1);
+    CHECK_EQ_INT(set(&c, "num.network.threads", "65"), -1);
+    CHECK(strstr(err, "num.network.threads") != NULL);
 }
 
 /* Log compaction keys (Kafka's names and defaults; doubles for the ratio and the I/O rate). */
@@ -393,6 +405,7 @@ int main(void) {
     TEST_RUN(test_alias_precedence);
     TEST_RUN(test_bad_values);
     TEST_RUN(test_unknown_and_ignored);
+    TEST_RUN(test_network_threads);
     TEST_RUN(test_cleaner_keys);
     TEST_RUN(test_listeners);
     TEST_RUN(test_file_syntax);

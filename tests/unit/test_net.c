@@ -8,7 +8,10 @@
  *   'F' memory + file ranges 'G' u32 n: one n-byte file range
  *   'S' a file range past EOF 'B' u32 n: n bytes of memory
  *   'H' hold until aborted   'X' a failed obuf
+ *   'P' park until a 'W'     'W' answer every parked request, then itself
  * ASan's leak check at exit proves aborted and dropped requests are freed.
+ * The whole suite runs with one loop and again with several, where
+ * connections alternate between loops and 'W' answers across them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +47,15 @@ struct server {
     char file_path[64];
     char big_path[64];
 };
+
+/* Event loops of the servers the tests start. */
+static uint32_t test_loops = 1;
+
+/* Parked requests ('P'); touched only by callbacks, which the handler
+ * lock serializes whatever loop they run on. */
+#define TEST_PARKED_MAX 16
+static struct net_request *parked[TEST_PARKED_MAX];
+static int parked_len;
 
 struct delayed {
     struct server *s;
@@ -120,6 +132,15 @@ static void on_request(void *ctx, struct net_request *req) {
         return;
     case 'H':
         return;
+    case 'P':
+        CHECK(parked_len < TEST_PARKED_MAX);
+        parked[parked_len++] = req;
+        return;
+    case 'W':
+        for (int i = 0; i < parked_len; i++) respond_echo(parked[i]);
+        parked_len = 0;
+        obuf_put(&ob, req->frame, req->frame_len);
+        break;
     case 'F':
         obuf_put(&ob, "HEAD", 4);
         add_file(&ob, s->file_path, 10, 1000);
@@ -158,6 +179,13 @@ static void on_abort(void *ctx, struct net_request *req) {
     atomic_fetch_add(&s->aborts, 1);
     if (req->frame[0] == 'H') {
         net_respond(req, NULL);
+    } else if (req->frame[0] == 'P') {
+        for (int i = 0; i < parked_len; i++) {
+            if (parked[i] != req) continue;
+            parked[i] = parked[--parked_len];
+            net_respond(req, NULL);
+            break;
+        }
     } else if (req->frame[0] == 'D' && s->destroying) {
         struct delayed *d = req->handler_state;
         net_timer_cancel(s->loop, d->timer);
@@ -193,8 +221,9 @@ static struct server *server_start_cfg(uint32_t max_request_bytes, uint32_t max_
     atomic_store(&s->peer_ok, true);
     write_file(s->file_path, TEST_FILE_BYTES);
     write_file(s->big_path, TEST_BIG_FILE_BYTES);
-    struct net_config cfg = {"127.0.0.1", 0, max_request_bytes, max_connections, idle_ms};
+    struct net_config cfg = {"127.0.0.1", 0, max_request_bytes, max_connections, idle_ms, test_loops};
     s->loop = net_loop_create(&cfg, on_request, on_abort, s);
+    CHECK(s->loop && net_loop_count(s->loop) == test_loops);
     CHECK(s->loop != NULL);
     CHECK(net_loop_port(s->loop) > 0);
     pthread_create(&s->thread, NULL, server_main, s);
@@ -351,7 +380,7 @@ static void nop_abort(void *ctx, struct net_request *req) {}
 static void nop_timer(void *ctx) {}
 
 static void test_timers(void) {
-    struct net_config cfg = {"localhost", 0, 1024, 0, 0};
+    struct net_config cfg = {"localhost", 0, 1024, 0, 0, 1};
     struct net_loop *loop = net_loop_create(&cfg, nop_request, nop_abort, NULL);
     CHECK(loop != NULL);
     if (!loop) return;
@@ -845,6 +874,51 @@ static void test_stress(void) {
     server_stop(s);
 }
 
+/* Requests parked on several connections (on different loops when there
+ * are several) are answered by a request on another connection; each
+ * connection still gets its answers in request order. */
+static void test_cross_loop_answers(void) {
+    struct server *s = server_start();
+    int port = net_loop_port(s->loop);
+    enum { CONNS = 5 };
+    int fds[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = client_connect(port);
+        echo_roundtrip(fds[i], "hello");  /* adopted by its loop and answered */
+    }
+    for (int i = 1; i < CONNS; i++) {
+        send_cmd(fds[i], 'P', (uint32_t)i);
+        send_frame(fds[i], "after", 5);
+    }
+    CHECK(wait_atomic(&s->requests, CONNS + 2 * (CONNS - 1)));
+    CHECK(quiet_for(fds[1], 50));  /* "after" waits behind the parked request */
+    send_cmd(fds[0], 'W', 0);
+    uint8_t w[5] = {'W', 0, 0, 0, 0};
+    CHECK(recv_expect(fds[0], w, 5));
+    for (int i = 1; i < CONNS; i++) {
+        uint8_t p[5] = {'P'};
+        set_be32(p + 1, (uint32_t)i);
+        CHECK(recv_expect(fds[i], p, 5));
+        CHECK(recv_expect(fds[i], "after", 5));
+    }
+    if (test_loops > 1) {
+        /* Round-robin: every loop got its share of the connections. */
+        for (uint32_t l = 0; l < test_loops; l++) {
+            struct net_stats ns;
+            net_loop_stats_one(s->loop, l, &ns);
+            CHECK(ns.connections_accepted >= CONNS / test_loops);
+        }
+    }
+    /* A parked request whose connection closes is aborted, not leaked. */
+    send_cmd(fds[1], 'P', 9);
+    CHECK(wait_atomic(&s->requests, CONNS + 2 * (CONNS - 1) + 2));
+    close(fds[1]);
+    CHECK(wait_atomic(&s->aborts, 1));
+    for (int i = 0; i < CONNS; i++)
+        if (i != 1) close(fds[i]);
+    server_stop(s);
+}
+
 static struct net_loop *signal_loop;
 static void on_sigusr1(int sig) { net_loop_stop(signal_loop); }
 
@@ -857,7 +931,7 @@ static void *send_signal(void *arg) {
 }
 
 static void test_stop_from_signal(void) {
-    struct net_config cfg = {"0.0.0.0", 0, 1024, 0, 0};
+    struct net_config cfg = {"0.0.0.0", 0, 1024, 0, 0, test_loops};
     signal_loop = net_loop_create(&cfg, nop_request, nop_abort, NULL);
     CHECK(signal_loop != NULL);
     struct sigaction sa = {.sa_handler = on_sigusr1};
@@ -870,11 +944,11 @@ static void test_stop_from_signal(void) {
     net_loop_destroy(signal_loop);
 
     /* A taken port fails cleanly. */
-    struct net_config a = {"127.0.0.1", 0, 1024, 0, 0};
+    struct net_config a = {"127.0.0.1", 0, 1024, 0, 0, test_loops};
     struct net_loop *first = net_loop_create(&a, nop_request, nop_abort, NULL);
-    struct net_config b = {"127.0.0.1", net_loop_port(first), 1024, 0, 0};
+    struct net_config b = {"127.0.0.1", net_loop_port(first), 1024, 0, 0, test_loops};
     CHECK(net_loop_create(&b, nop_request, nop_abort, NULL) == NULL);
-    struct net_config c = {"no-such-host.invalid", 0, 1024, 0, 0};
+    struct net_config c = {"no-such-host.invalid", 0, 1024, 0, 0, test_loops};
     CHECK(net_loop_create(&c, nop_request, nop_abort, NULL) == NULL);
     net_loop_destroy(first);
 }
@@ -884,26 +958,45 @@ static const char *test_filter;
 #define TEST_MAYBE(fn) \
     do { if (!test_filter || strstr(#fn, test_filter)) TEST_RUN(fn); } while (0)
 
+/* The suite, run once per loop count (names get a suffix past one loop). */
+static void run_suite(uint32_t loops) {
+    test_loops = loops;
+    const char *suffix = loops == 1 ? "" : "_loops";
+#define TEST_ONE(fn)                                                                               \
+    do {                                                                                           \
+        if (test_filter && !strstr(#fn, test_filter)) break;                                      \
+        check_failures_current = 0;                                                                \
+        fn();                                                                                      \
+        printf("%s %s%s\n", check_failures_current ? "FAIL" : "PASS", #fn, suffix);                \
+        fflush(stdout);                                                                            \
+        check_failures_total += check_failures_current;                                            \
+    } while (0)
+    TEST_ONE(test_echo);
+    TEST_ONE(test_out_of_order);
+    TEST_ONE(test_pipeline_1000);
+    TEST_ONE(test_file_ranges);
+    TEST_ONE(test_null_response);
+    TEST_ONE(test_respond_close);
+    TEST_ONE(test_oversize_frame);
+    TEST_ONE(test_bad_sizes);
+    TEST_ONE(test_abort_on_disconnect);
+    TEST_ONE(test_max_connections);
+    TEST_ONE(test_idle_timeout);
+    TEST_ONE(test_idle_dribbled_frame);
+    TEST_ONE(test_idle_unread_responses);
+    TEST_ONE(test_never_reads);
+    TEST_ONE(test_cross_loop_answers);
+    TEST_ONE(test_stress);
+    TEST_ONE(test_stop_from_signal);
+#undef TEST_ONE
+}
+
 int main(int argc, char **argv) {
     test_filter = argc > 1 ? argv[1] : NULL;
     log_set_level(LOG_LEVEL_WARN);
     printf("sizeof(struct net_conn)=%zu bytes per idle connection\n", sizeof(struct net_conn));
     TEST_MAYBE(test_timers);
-    TEST_MAYBE(test_echo);
-    TEST_MAYBE(test_out_of_order);
-    TEST_MAYBE(test_pipeline_1000);
-    TEST_MAYBE(test_file_ranges);
-    TEST_MAYBE(test_null_response);
-    TEST_MAYBE(test_respond_close);
-    TEST_MAYBE(test_oversize_frame);
-    TEST_MAYBE(test_bad_sizes);
-    TEST_MAYBE(test_abort_on_disconnect);
-    TEST_MAYBE(test_max_connections);
-    TEST_MAYBE(test_idle_timeout);
-    TEST_MAYBE(test_idle_dribbled_frame);
-    TEST_MAYBE(test_idle_unread_responses);
-    TEST_MAYBE(test_never_reads);
-    TEST_MAYBE(test_stress);
-    TEST_MAYBE(test_stop_from_signal);
+    run_suite(1);
+    run_suite(3);  /* more loops than cores here: the interleavings vary more */
     TEST_EXIT();
 }
