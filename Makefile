@@ -49,6 +49,15 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -Itests/unit -O1 $(SAN) -o $@ $< $(ASAN_LIB) $(LIBS)
 
+# The network layer's test under ThreadSanitizer: the event loops run on
+# several threads, and this checks their hand-offs (inboxes, adoption,
+# timers, counters) for data races on every run of the suite.
+TSAN_NET_SRCS := $(sort $(wildcard src/net/*.c)) src/core/obuf.c src/core/arena.c src/core/log.c
+TSAN_BINS := $(BUILD)/tsan/tests/test_net
+$(BUILD)/tsan/tests/test_net: tests/unit/test_net.c $(TSAN_NET_SRCS) $(wildcard src/net/*.h src/core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -Itests/unit -O1 -fsanitize=thread -o $@ $< $(TSAN_NET_SRCS) -lpthread
+
 # libFuzzer targets link every library object, rebuilt by clang with coverage.
 FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined
 $(BUILD)/fuzz/obj/%.o: %.c
@@ -61,7 +70,7 @@ run: deps $(BUILD)/gregor
 	@mkdir -p data
 	exec $(BUILD)/gregor broker --config config/server.properties
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(TSAN_BINS)
 
 # LD_PRELOAD fault shim for the disk-fault and power-loss tests (test code only).
 $(BUILD)/faultshim.so: tests/faultshim/faultshim.c
@@ -71,7 +80,7 @@ $(BUILD)/faultshim.so: tests/faultshim/faultshim.c
 # Everything the suite runs: the sanitizer build of the broker, unit tests,
 # the release broker, and fuzzers when clang is present.
 test: deps
-	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS) $(BUILD)/faultshim.so
+	$(MAKE) --no-print-directory $(BUILD)/gregor $(BUILD)/asan/gregor $(UNIT_BINS) $(TSAN_BINS) $(BUILD)/faultshim.so
 	@if command -v $(CLANG) >/dev/null; then $(MAKE) --no-print-directory $(FUZZ_BINS); fi
 	@tests/run
 
