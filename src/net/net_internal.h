@@ -241,7 +241,10 @@ struct net_loop {
     uint64_t out_bytes_total;     /* response memory queued on this loop's connections */
 
     /* Under the handler lock: answers given on other loops and connections
-     * accepted for this one, applied by this loop (inbox_apply). */
+     * accepted for this one, applied by this loop (inbox_apply). Intrusive
+     * lists, so bounded without a limit of their own: a request is in at
+     * most one inbox once (LIMIT_INFLIGHT_PER_CONN per connection), an
+     * adoption is a connection counted against max.connections. */
     struct net_request *inbox_head, *inbox_tail;
     struct net_adopt *adopt_head, *adopt_tail;
     atomic_bool inbox_pending;    /* a hint read without the lock; the wake fd makes it timely */
