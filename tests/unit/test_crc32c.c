@@ -45,8 +45,29 @@ static void test_chaining_and_alignment(void) {
     for (size_t len = 0; len < 64; len++) CHECK_EQ_INT(crc32c_sw(0, buf, len), crc32c(0, buf, len));
 }
 
+/* Long buffers take the three-stripe hardware path: every length and
+ * alignment around its stripe boundaries must match the table walk. */
+static void test_striped_lengths(void) {
+    enum { STRIPE = 1024, N = 3 * STRIPE * 3 + 64 };  /* STRIPE: CRC32C_STRIPE in crc32c.c */
+    static uint8_t buf[N + 8];
+    uint32_t x = 777;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    size_t lens[] = {3 * STRIPE - 1, 3 * STRIPE, 3 * STRIPE + 1, 3 * STRIPE + 7, 6 * STRIPE - 8, 6 * STRIPE,
+                     6 * STRIPE + 9, N - 3, N};
+    for (int shift = 0; shift < 8; shift++) {
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            uint32_t want = crc32c_sw(0x1234, buf + shift, lens[i]);
+            CHECK_EQ_INT(crc32c(0x1234, buf + shift, lens[i]), want);
+        }
+    }
+}
+
 int main(void) {
     TEST_RUN(test_known_vectors);
     TEST_RUN(test_chaining_and_alignment);
+    TEST_RUN(test_striped_lengths);
     TEST_EXIT();
 }
