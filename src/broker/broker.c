@@ -18,6 +18,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "storage/fileio.h"
+#include "storage/log_summary.h"
 #include "group/group.h"
 #include "storage/producer_state.h"
 
@@ -426,7 +427,9 @@ struct broker *broker_create(const struct broker_config *cfg) {
         free(b);
         return NULL;
     }
-    if (load_or_create_meta(b) != 0) {
+    /* Taken (and removed) before anything in the data directory is written. */
+    if (log_summary_take(b->data_dir, &b->summary) != 0 || load_or_create_meta(b) != 0) {
+        log_summary_free(b->summary);
         free(b);
         return NULL;
     }
@@ -439,6 +442,7 @@ struct broker *broker_create(const struct broker_config *cfg) {
     };
     b->loop = net_loop_create(&ncfg, on_request, on_abort, b);
     if (!b->loop) {
+        log_summary_free(b->summary);
         free(b);
         return NULL;
     }
