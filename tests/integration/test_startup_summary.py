@@ -266,6 +266,39 @@ def data_dir_listing_change_ignores_summary():
 
 
 @test(timeout=300)
+def stale_summary_from_before_other_writes_is_not_trusted():
+    """A summary that outlived a run which did not take it (a broker
+    version without summary support, or one started with the file moved
+    away) describes partitions that changed since: their directories'
+    identity (inode, ctime) no longer matches, so they are recovered from
+    their files and nothing written in between is lost."""
+    with Broker(name="summary_stale") as b:
+        topic = create_topic(b.bootstrap, unique_topic("stale"), 3)
+        ck_produce(b, topic, 3, b"a", 10)
+        b.stop()
+        path = os.path.join(b.data_dir, SUMMARY)
+        kept = path + ".kept"
+        os.rename(path, kept)
+        b.start()  # no summary: as an older broker would run
+        assert "start-up summary absent" in b.log_text(), b.log_tail()
+        ck_produce(b, topic, 2, b"b", 7)  # partitions 0 and 1 only
+        kp_produce(b, topic, 1, [b"kp-%d" % i for i in range(3)])
+        b.stop()
+        os.replace(kept, path)  # the stale summary is back
+        b.start()
+        m = re.search(r"start-up summary loaded .* changed=(\d+)", b.log_text())
+        assert m and int(m.group(1)) == 2, b.log_tail()
+        used = summarized(b)
+        assert used is not None and used[1] == 2, (used, b.log_tail())
+        expected = {p: [b"a-%d-%d" % (p, i) for i in range(10)] for p in range(3)}
+        for p in range(2):
+            expected[p] += [b"b-%d-%d" % (p, i) for i in range(7)]
+        expected[1] += [b"kp-%d" % i for i in range(3)]
+        expect_same_with_both_clients(b, topic, 3, expected)
+        assert end_offsets(b, topic, 3) == [17, 20, 10]
+
+
+@test(timeout=300)
 def deleted_and_recreated_topic_has_no_stale_state():
     """A topic deleted through the admin API and created again under the
     same name (fewer partitions) starts empty after summarized starts: the

@@ -339,6 +339,39 @@ static void test_listing_change_ignored(void) {
     remove_logs();
 }
 
+/* A partition directory whose entries changed after the summary was
+ * written (an older broker that wrote there, a file an operator added or
+ * removed) is not opened from the summary; the others still are. */
+static void test_changed_directory_not_trusted(void) {
+    char path[PATH_BYTES], file[PATH_BYTES];
+    fresh_summary(path);
+    file_in(file, names[0], "clean-shutdown");
+    CHECK_EQ_INT(unlink(file), 0); /* what any write does first */
+    file_in(file, names[2], "operator-was-here");
+    int fd = open(file, O_CREAT | O_WRONLY, 0644);
+    close(fd);
+    struct log_summary *s = take();
+    CHECK(s != NULL);
+    struct log_summary_entry e;
+    CHECK(!log_summary_find(s, names[0], &e));
+    CHECK(log_summary_find(s, names[1], &e));
+    CHECK(!log_summary_find(s, names[2], &e));
+    log_summary_free(s);
+    CHECK_EQ_INT(unlink(file), 0);
+    /* A directory replaced by another of the same name: another inode. */
+    fresh_summary(path);
+    struct plog *log = open_files(names[1]);
+    if (log) CHECK_EQ_INT(plog_remove(log), 0);
+    log = open_files(names[1]);
+    if (log) CHECK_EQ_INT(plog_close(log), 0);
+    s = take();
+    CHECK(s != NULL);
+    CHECK(!log_summary_find(s, names[1], &e));
+    CHECK(log_summary_find(s, names[2], &e));
+    log_summary_free(s);
+    remove_logs();
+}
+
 /* Every truncation of a valid entry is refused; random damage to it is
  * refused or gives a log that answers queries, never a crash (the CRC
  * keeps such entries out in practice; this checks the decoder anyway). */
@@ -398,6 +431,7 @@ int main(void) {
     TEST_RUN(test_drop_last_and_absent);
     TEST_RUN(test_damage_ignored);
     TEST_RUN(test_listing_change_ignored);
+    TEST_RUN(test_changed_directory_not_trusted);
     TEST_RUN(test_bad_entries_refused);
     char cmd[PATH_BYTES];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
