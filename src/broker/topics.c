@@ -456,7 +456,8 @@ void topics_close_all(struct broker *b) {
     fio_defer_syncs(false);
     if (bulk && cc.durable && (rc = fio_syncfs(b->data_dir_fd)) != 0)
         log_error("storage", "sync of clean-shutdown markers failed error=%s", strerror(-rc));
-    if (cc.summary && rc == 0) write_summary(b, cc.summary);
+    /* None when nothing was opened (a start that failed early): it would only say so. */
+    if (cc.summary && rc == 0 && log_summary_writer_count(cc.summary) > 0) write_summary(b, cc.summary);
     log_summary_writer_free(cc.summary);
     if (b->data_dir_fd >= 0) close(b->data_dir_fd);
     b->data_dir_fd = -1;

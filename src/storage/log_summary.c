@@ -263,6 +263,8 @@ int log_summary_writer_add(struct log_summary_writer *w, const char *name, const
     return 0;
 }
 
+uint32_t log_summary_writer_count(const struct log_summary_writer *w) { return w->partitions; }
+
 void log_summary_writer_drop_last(struct log_summary_writer *w) {
     if (w->partitions == 0 || obuf_failed(&w->ob)) return;
     w->ob.len = w->entry_at[--w->partitions];

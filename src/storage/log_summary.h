@@ -47,6 +47,7 @@ struct log_summary_writer *log_summary_writer_create(void);
  * none). 0, or -errno (the writer is then failed and commits nothing). */
 int log_summary_writer_add(struct log_summary_writer *w, const char *name, const struct plog *log,
                            int64_t snapshot_offset, uint32_t snapshot_producers);
+uint32_t log_summary_writer_count(const struct log_summary_writer *w);
 /* Forgets the partition added last (its close did not leave a marker). */
 void log_summary_writer_drop_last(struct log_summary_writer *w);
 /* Lists the data directory and writes the summary atomically (tmp file,
