@@ -307,6 +307,8 @@ def deleted_and_recreated_topic_has_no_stale_state():
         name = unique_topic("del")
         create_topic(b.bootstrap, name, 3)
         ck_produce(b, name, 3, b"old", 25)
+        keep = create_topic(b.bootstrap, unique_topic("keep"), 1)
+        ck_produce(b, keep, 1, b"keep", 4)
         b.restart()
         assert summarized(b) is not None, b.log_tail()
         a = admin(b.bootstrap)
@@ -328,6 +330,7 @@ def deleted_and_recreated_topic_has_no_stale_state():
         assert summarized(b) is not None, b.log_tail()
         expected = {0: [b"new-0", b"new-0-0", b"new-0-1"], 1: [b"new-1-0", b"new-1-1"]}
         expect_same_with_both_clients(b, name, 2, expected)
+        expect_same_with_both_clients(b, keep, 1, {0: [b"keep-0-%d" % i for i in range(4)]})
 
 
 if __name__ == "__main__":
