@@ -428,7 +428,8 @@ struct broker *broker_create(const struct broker_config *cfg) {
         return NULL;
     }
     /* Taken (and removed) before anything in the data directory is written. */
-    if (log_summary_take(b->data_dir, &b->summary) != 0 || load_or_create_meta(b) != 0) {
+    if (log_summary_take(b->data_dir, (uint32_t)cfg->recovery_threads, &b->summary) != 0 ||
+        load_or_create_meta(b) != 0) {
         log_summary_free(b->summary);
         free(b);
         return NULL;

@@ -48,9 +48,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -425,33 +427,71 @@ static int cmp_by_inode(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Marks the entries whose directory is not the one, or not as, the
- * shutdown left it. One stat per partition, in inode order so that the
- * inode table is read front to back rather than at random (1 s for
- * 100,000 directories with a cold cache, against 3-4 random reads per
- * partition for an open from the files). Returns how many changed. */
-static uint32_t check_identities(struct log_summary *s, int dirfd) {
-    struct by_inode *order = malloc((size_t)s->count * sizeof(*order) + 1);
+/* One worker's share of the identity check: a run of entries adjacent
+ * in inode order. Workers only stat and write their own entries' flags. */
+struct identity_share {
+    const struct log_summary *s;
+    const struct by_inode *order;
+    uint32_t from, to;
+    int dirfd;
+    uint32_t changed;
+};
+
+static void *check_share(void *arg) {
+    struct identity_share *sh = arg;
     char name[SUMMARY_NAME_BYTES_MAX + 1];
-    uint32_t changed = 0;
-    for (uint32_t i = 0; order && i < s->count; i++) {
-        const uint8_t *e = s->file + s->entry_at[i];
-        order[i] = (struct by_inode){rb_be64(e + 2 + rb_be16(e) + 4), i};
-    }
-    if (order) qsort(order, s->count, sizeof(*order), cmp_by_inode);
-    for (uint32_t k = 0; k < s->count; k++) {
-        uint32_t i = order ? order[k].entry : k;
-        const uint8_t *e = s->file + s->entry_at[i];
+    for (uint32_t k = sh->from; k < sh->to; k++) {
+        uint32_t i = sh->order[k].entry;
+        const uint8_t *e = sh->s->file + sh->s->entry_at[i];
         size_t name_len = rb_be16(e);
         memcpy(name, e + 2, name_len);
         name[name_len] = 0;
         uint64_t ino;
         int64_t ctime_ns;
-        dir_identity(dirfd, name, &ino, &ctime_ns);
+        dir_identity(sh->dirfd, name, &ino, &ctime_ns);
         if (ino == 0 || ino != rb_be64(e + 2 + name_len + 4) || ctime_ns != (int64_t)rb_be64(e + 2 + name_len + 12)) {
-            s->changed[i] = 1;
-            changed++;
+            sh->s->changed[i] = 1;
+            sh->changed++;
         }
+    }
+    return NULL;
+}
+
+/* Marks the entries whose directory is not the one, or not as, the
+ * shutdown left it: one stat per partition, in inode order so that the
+ * inode table is read front to back rather than at random (5.6 s against
+ * 1.6 s for 100,000 directories with a cold cache on the test VM), split
+ * over `threads` workers (8 took 0.8 s: the virtual disk serves several
+ * reads at once). Returns how many changed, or -ENOMEM. */
+static int64_t check_identities(struct log_summary *s, int dirfd, uint32_t threads) {
+    struct by_inode *order = malloc((size_t)s->count * sizeof(*order) + 1);
+    if (!order) return -ENOMEM;
+    for (uint32_t i = 0; i < s->count; i++) {
+        const uint8_t *e = s->file + s->entry_at[i];
+        order[i] = (struct by_inode){rb_be64(e + 2 + rb_be16(e) + 4), i};
+    }
+    qsort(order, s->count, sizeof(*order), cmp_by_inode);
+    if (threads > STORAGE_SUMMARY_CHECK_THREADS_MAX) threads = STORAGE_SUMMARY_CHECK_THREADS_MAX;
+    if (threads > s->count / STORAGE_SUMMARY_CHECK_ENTRIES_PER_THREAD_MIN)
+        threads = s->count / STORAGE_SUMMARY_CHECK_ENTRIES_PER_THREAD_MIN;
+    if (threads == 0) threads = 1;
+    struct identity_share shares[STORAGE_SUMMARY_CHECK_THREADS_MAX];
+    pthread_t tids[STORAGE_SUMMARY_CHECK_THREADS_MAX];
+    bool started[STORAGE_SUMMARY_CHECK_THREADS_MAX] = {false};
+    uint32_t per = (s->count + threads - 1) / threads;
+    for (uint32_t t = 0; t < threads; t++) {
+        uint32_t from = t * per < s->count ? t * per : s->count;
+        uint32_t to = from + per < s->count ? from + per : s->count;
+        shares[t] = (struct identity_share){s, order, from, to, dirfd, 0};
+        /* The first share runs here; a worker that cannot start does its share here too. */
+        if (t > 0) started[t] = pthread_create(&tids[t], NULL, check_share, &shares[t]) == 0;
+    }
+    for (uint32_t t = 0; t < threads; t++)
+        if (!started[t]) check_share(&shares[t]);
+    int64_t changed = 0;
+    for (uint32_t t = 0; t < threads; t++) {
+        if (started[t]) pthread_join(tids[t], NULL);
+        changed += shares[t].changed;
     }
     free(order);
     return changed;
@@ -497,13 +537,24 @@ static int remove_summary(int dirfd) {
     return fio_fsync(dirfd);
 }
 
-int log_summary_take(const char *data_dir, struct log_summary **out) {
+static int64_t elapsed_ms(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+int log_summary_take(const char *data_dir, uint32_t threads, struct log_summary **out) {
     *out = NULL;
+    /* Where a cold start spends its time, for the log line. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t read_ms, remove_ms, listing_ms = 0, identity_ms = 0;
     int dirfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) return -errno;
     uint8_t *file = NULL;
     size_t len = 0;
     int rc = read_summary_file(dirfd, &file, &len);
+    read_ms = elapsed_ms(&t0);
     if (rc == -ENOENT) {
         /* Nothing to trust; a .tmp left by a crash mid-write is all there can be. */
         unlinkat(dirfd, SUMMARY_TMP_FILE, 0);
@@ -513,6 +564,7 @@ int log_summary_take(const char *data_dir, struct log_summary **out) {
     }
     const char *why = rc == -EUCLEAN ? "bad_size" : rc != 0 ? "unreadable" : NULL;
     int remove_rc = remove_summary(dirfd);
+    remove_ms = elapsed_ms(&t0) - read_ms;
     if (remove_rc != 0) {
         log_error("storage", "cannot remove start-up summary, refusing to start dir=%s errno=%d", data_dir,
                   -remove_rc);
@@ -522,6 +574,7 @@ int log_summary_take(const char *data_dir, struct log_summary **out) {
     }
     struct listing now;
     if (!why && list_data_dir(dirfd, &now) != 0) why = "listing_failed";
+    listing_ms = elapsed_ms(&t0) - read_ms - remove_ms;
     if (!why) why = check_header(file, len, &now);
     struct log_summary *s = NULL;
     if (!why && !(s = calloc(1, sizeof(*s)))) why = "no_memory";
@@ -533,7 +586,9 @@ int log_summary_take(const char *data_dir, struct log_summary **out) {
         rc = s->count > len / (2 + 4 + SUMMARY_ENTRY_FIXED_BYTES) ? -EUCLEAN : index_entries(s);
         if (rc != 0) why = rc == -ENOMEM ? "no_memory" : "bad_entries";
     }
-    uint32_t changed = why ? 0 : check_identities(s, dirfd);
+    int64_t changed = why ? 0 : check_identities(s, dirfd, threads);
+    if (changed < 0) why = "no_memory";
+    identity_ms = elapsed_ms(&t0) - read_ms - remove_ms - listing_ms;
     close(dirfd);
     free(file);
     if (why) {
@@ -543,9 +598,10 @@ int log_summary_take(const char *data_dir, struct log_summary **out) {
     }
     if (changed > 0)
         log_warn("storage", "start-up summary: partition directories changed since the clean shutdown, "
-                 "recovering them dir=%s changed=%u", data_dir, changed);
-    log_info("storage", "start-up summary loaded dir=%s partitions=%u changed=%u bytes=%zu", data_dir, s->count,
-             changed, s->len);
+                 "recovering them dir=%s changed=%lld", data_dir, (long long)changed);
+    log_info("storage", "start-up summary loaded dir=%s partitions=%u changed=%lld bytes=%zu read_ms=%lld "
+             "remove_ms=%lld listing_ms=%lld identity_ms=%lld", data_dir, s->count, (long long)changed, s->len,
+             (long long)read_ms, (long long)remove_ms, (long long)listing_ms, (long long)identity_ms);
     *out = s;
     return 0;
 }

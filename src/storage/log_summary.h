@@ -67,11 +67,13 @@ struct log_summary_entry {
 };
 
 /* Reads the data directory's summary and removes it durably, whatever it
- * holds. *out is NULL when there is none or it is not to be trusted (the
- * reason is logged). -errno only when it cannot be removed: the caller
- * must then not start, since a later crash would leave it describing
- * files that changed. */
-int log_summary_take(const char *data_dir, struct log_summary **out);
+ * holds, then checks each entry's directory identity with up to `threads`
+ * threads (num.recovery.threads.per.data.dir; they only stat). *out is
+ * NULL when there is none or it is not to be trusted (the reason is
+ * logged). -errno only when it cannot be removed: the caller must then not
+ * start, since a later crash would leave it describing files that
+ * changed. */
+int log_summary_take(const char *data_dir, uint32_t threads, struct log_summary **out);
 /* The entry of partition directory `name`; false if it has none. */
 bool log_summary_find(const struct log_summary *s, const char *name, struct log_summary_entry *out);
 uint32_t log_summary_count(const struct log_summary *s);

@@ -91,6 +91,11 @@ _Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default be
  * start-up allocation far below the broker's memory budget. A data
  * directory that would need more gets no summary (a slower, usual start). */
 #define STORAGE_SUMMARY_BYTES_MAX (256u * 1024 * 1024)
+/* Threads that stat the summarized partition directories at start (their
+ * stacks are the only cost; past a few, the disk is the limit), and the
+ * fewest directories worth a thread of its own. */
+#define STORAGE_SUMMARY_CHECK_THREADS_MAX 64u
+#define STORAGE_SUMMARY_CHECK_ENTRIES_PER_THREAD_MIN 256u
 
 /* Recovery and index validation read the files in chunks this large, so
  * they never allocate in proportion to a (possibly corrupt) length. */

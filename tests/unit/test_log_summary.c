@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "protocol/batch_builder.h"
 #include "protocol/record_batch.h"
+#include "storage/fileio.h"
 #include "storage/log.h"
 #include "storage/log_summary.h"
 
@@ -147,7 +148,7 @@ static void check_same(const struct facts *a, const struct facts *b) {
 
 static struct log_summary *take(void) {
     struct log_summary *s = NULL;
-    CHECK_EQ_INT(log_summary_take(data_dir, &s), 0);
+    CHECK_EQ_INT(log_summary_take(data_dir, 4, &s), 0);
     char p[PATH_BYTES];
     summary_path(p);
     CHECK(!exists(p)); /* gone once taken, whatever it held */
@@ -235,7 +236,7 @@ static void test_round_trip(void) {
 
 static void test_drop_last_and_absent(void) {
     struct log_summary *s = (struct log_summary *)1;
-    CHECK_EQ_INT(log_summary_take(data_dir, &s), 0);
+    CHECK_EQ_INT(log_summary_take(data_dir, 4, &s), 0);
     CHECK(s == NULL); /* none there */
 
     struct plog *logs[LOGS];
@@ -372,6 +373,57 @@ static void test_changed_directory_not_trusted(void) {
     remove_logs();
 }
 
+/* Enough partitions for the identity check to split over threads: the
+ * changed ones are found wherever they fall in inode order. */
+static void test_many_partitions_threaded_check(void) {
+    enum { N = 600 };
+    struct log_config cfg = small_segments();
+    struct log_summary_writer *w = log_summary_writer_create();
+    char name[32], dir[PATH_BYTES], file[PATH_BYTES];
+    fio_defer_syncs(true); /* durability is not what this checks; syncs would take seconds */
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "many-%d", i);
+        log_path(dir, name);
+        struct plog *log = NULL;
+        CHECK_EQ_INT(plog_open(dir, &cfg, &log, NULL), 0);
+        if (!log) return;
+        CHECK_EQ_INT(plog_close_prepare(log), 0);
+        CHECK_EQ_INT(log_summary_writer_add(w, name, log, -1, 0), 0);
+        CHECK_EQ_INT(plog_close(log), 0);
+    }
+    CHECK_EQ_INT(log_summary_writer_commit(w, data_dir), N);
+    log_summary_writer_free(w);
+    fio_defer_syncs(false);
+    static const int touched[] = {0, 99, 300, 599};
+    for (size_t k = 0; k < sizeof(touched) / sizeof(touched[0]); k++) {
+        snprintf(name, sizeof(name), "many-%d", touched[k]);
+        file_in(file, name, "clean-shutdown");
+        CHECK_EQ_INT(unlink(file), 0);
+    }
+    struct log_summary *s = NULL;
+    CHECK_EQ_INT(log_summary_take(data_dir, 8, &s), 0);
+    CHECK(s != NULL);
+    int found = 0;
+    for (int i = 0; s && i < N; i++) {
+        struct log_summary_entry e;
+        snprintf(name, sizeof(name), "many-%d", i);
+        bool is_touched = i == 0 || i == 99 || i == 300 || i == 599;
+        bool f = log_summary_find(s, name, &e);
+        CHECK(f != is_touched);
+        found += f;
+    }
+    CHECK_EQ_INT(found, N - 4);
+    log_summary_free(s);
+    fio_defer_syncs(true);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "many-%d", i);
+        log_path(dir, name);
+        struct plog *log = NULL;
+        if (plog_open(dir, &cfg, &log, NULL) == 0) CHECK_EQ_INT(plog_remove(log), 0);
+    }
+    fio_defer_syncs(false);
+}
+
 /* Every truncation of a valid entry is refused; random damage to it is
  * refused or gives a log that answers queries, never a crash (the CRC
  * keeps such entries out in practice; this checks the decoder anyway). */
@@ -433,6 +485,7 @@ int main(void) {
     TEST_RUN(test_listing_change_ignored);
     TEST_RUN(test_changed_directory_not_trusted);
     TEST_RUN(test_bad_entries_refused);
+    TEST_RUN(test_many_partitions_threaded_check);
     char cmd[PATH_BYTES];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", data_dir);
