@@ -430,8 +430,11 @@ static void close_topic(void *opaque, struct topic *t) {
 
 /* Written last, once every marker it vouches for is durable. */
 static void write_summary(struct broker *b, struct log_summary_writer *w) {
+    uint64_t t0 = net_now_us();
     int rc = log_summary_writer_commit(w, b->data_dir);
-    if (rc >= 0) log_info("storage", "start-up summary written partitions=%d", rc);
+    if (rc >= 0)
+        log_info("storage", "start-up summary written partitions=%d ms=%llu", rc,
+                 (unsigned long long)((net_now_us() - t0) / 1000));
     else log_error("storage", "cannot write start-up summary, the next start recovers every partition error=%s",
                    strerror(-rc));
 }
