@@ -81,9 +81,9 @@ struct listing {
     uint64_t hash_sum;
 };
 
-static uint64_t fnv1a64(const char *s) {
+static uint64_t fnv1a64(const char *p, size_t n) {
     uint64_t h = 14695981039346656037ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -92,7 +92,7 @@ static int listing_add(void *ctx, int dirfd, const char *name) {
     struct listing *l = ctx;
     if (strcmp(name, LOG_SUMMARY_FILE) == 0 || strcmp(name, SUMMARY_TMP_FILE) == 0) return 0;
     l->count++;
-    l->hash_sum += fnv1a64(name);
+    l->hash_sum += fnv1a64(name, strlen(name));
     return 0;
 }
 
@@ -272,31 +272,35 @@ void log_summary_writer_drop_last(struct log_summary_writer *w) {
     w->ob.len = w->entry_at[--w->partitions];
 }
 
-/* The identity a directory has now: inode and ctime; zero when it cannot
- * be read (which no directory matches). */
-static void dir_identity(int data_dirfd, const char *name, uint64_t *ino, int64_t *ctime_ns) {
+/* A partition directory's identity: inode and ctime. */
+struct dir_identity {
+    uint64_t ino;
+    int64_t ctime_ns;
+};
+
+/* Where an entry (at e) keeps its directory's identity. */
+static uint8_t *identity_field(const uint8_t *e) { return (uint8_t *)e + 2 + rb_be16(e) + 4; }
+
+/* The identity the entry's directory has now; zero when it cannot be read
+ * (which no directory matches). */
+static struct dir_identity identity_now(int data_dirfd, const uint8_t *e) {
+    char name[SUMMARY_NAME_BYTES_MAX + 1];
+    size_t name_len = rb_be16(e);
+    memcpy(name, e + 2, name_len);
+    name[name_len] = 0;
     struct stat st;
-    *ino = 0;
-    *ctime_ns = 0;
-    if (fstatat(data_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-    *ino = (uint64_t)st.st_ino;
-    *ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    if (fstatat(data_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return (struct dir_identity){0, 0};
+    return (struct dir_identity){(uint64_t)st.st_ino, (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec};
 }
 
 /* Stamps every entry with its directory's identity, after the markers
  * (whose creation changed it) were written. */
 static void stamp_identities(struct log_summary_writer *w, int dirfd) {
-    char name[SUMMARY_NAME_BYTES_MAX + 1];
     for (uint32_t i = 0; i < w->partitions; i++) {
         uint8_t *e = w->ob.data + w->entry_at[i];
-        size_t name_len = rb_be16(e);
-        memcpy(name, e + 2, name_len);
-        name[name_len] = 0;
-        uint64_t ino;
-        int64_t ctime_ns;
-        dir_identity(dirfd, name, &ino, &ctime_ns);
-        rb_put_be64(e + 2 + name_len + 4, ino);
-        rb_put_be64(e + 2 + name_len + 12, (uint64_t)ctime_ns);
+        struct dir_identity id = identity_now(dirfd, e);
+        rb_put_be64(identity_field(e), id.ino);
+        rb_put_be64(identity_field(e) + 8, (uint64_t)id.ctime_ns);
     }
 }
 
@@ -360,11 +364,6 @@ static struct kstr entry_name(const struct log_summary *s, uint32_t pos) {
     return (struct kstr){(const char *)s->file + pos + 2, (int32_t)rb_be16(s->file + pos)};
 }
 
-static uint64_t kstr_hash(struct kstr n) {
-    uint64_t h = 14695981039346656037ull;
-    for (int32_t i = 0; i < n.len; i++) h = (h ^ (uint8_t)n.ptr[i]) * 1099511628211ull;
-    return h;
-}
 
 /* Walks the entries, checking each lies inside the body, and indexes them
  * by name. -EUCLEAN when anything does not fit or a name repeats. */
@@ -384,7 +383,7 @@ static int index_entries(struct log_summary *s) {
         if (rest < SUMMARY_ENTRY_FIXED_BYTES || s->len - pos - 2 - name_len - 4 < rest) return -EUCLEAN;
         struct kstr name = entry_name(s, (uint32_t)pos);
         s->entry_at[i] = (uint32_t)pos;
-        for (uint32_t k = (uint32_t)kstr_hash(name) & s->mask;; k = (k + 1) & s->mask) {
+        for (uint32_t k = (uint32_t)fnv1a64(name.ptr, (size_t)name.len) & s->mask;; k = (k + 1) & s->mask) {
             if (s->slots[k] == 0) {
                 s->slots[k] = i + 1;
                 break;
@@ -400,7 +399,7 @@ static int index_entries(struct log_summary *s) {
 bool log_summary_find(const struct log_summary *s, const char *name, struct log_summary_entry *out) {
     if (!s) return false;
     struct kstr want = kstr_c(name);
-    for (uint32_t k = (uint32_t)kstr_hash(want) & s->mask; s->slots[k] != 0; k = (k + 1) & s->mask) {
+    for (uint32_t k = (uint32_t)fnv1a64(want.ptr, (size_t)want.len) & s->mask; s->slots[k] != 0; k = (k + 1) & s->mask) {
         uint32_t i = s->slots[k] - 1, pos = s->entry_at[i];
         struct kstr n = entry_name(s, pos);
         if (n.len != want.len || memcmp(n.ptr, want.ptr, (size_t)want.len) != 0) continue;
@@ -439,17 +438,11 @@ struct identity_share {
 
 static void *check_share(void *arg) {
     struct identity_share *sh = arg;
-    char name[SUMMARY_NAME_BYTES_MAX + 1];
     for (uint32_t k = sh->from; k < sh->to; k++) {
         uint32_t i = sh->order[k].entry;
         const uint8_t *e = sh->s->file + sh->s->entry_at[i];
-        size_t name_len = rb_be16(e);
-        memcpy(name, e + 2, name_len);
-        name[name_len] = 0;
-        uint64_t ino;
-        int64_t ctime_ns;
-        dir_identity(sh->dirfd, name, &ino, &ctime_ns);
-        if (ino == 0 || ino != rb_be64(e + 2 + name_len + 4) || ctime_ns != (int64_t)rb_be64(e + 2 + name_len + 12)) {
+        struct dir_identity id = identity_now(sh->dirfd, e);
+        if (id.ino == 0 || id.ino != rb_be64(identity_field(e)) || id.ctime_ns != (int64_t)rb_be64(identity_field(e) + 8)) {
             sh->s->changed[i] = 1;
             sh->changed++;
         }
@@ -468,7 +461,7 @@ static int64_t check_identities(struct log_summary *s, int dirfd, uint32_t threa
     if (!order) return -ENOMEM;
     for (uint32_t i = 0; i < s->count; i++) {
         const uint8_t *e = s->file + s->entry_at[i];
-        order[i] = (struct by_inode){rb_be64(e + 2 + rb_be16(e) + 4), i};
+        order[i] = (struct by_inode){rb_be64(identity_field(e)), i};
     }
     qsort(order, s->count, sizeof(*order), cmp_by_inode);
     if (threads > STORAGE_SUMMARY_CHECK_THREADS_MAX) threads = STORAGE_SUMMARY_CHECK_THREADS_MAX;
