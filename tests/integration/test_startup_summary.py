@@ -20,7 +20,8 @@ from kafka import TopicPartition as KTopicPartition  # noqa: E402
 
 from clients import (admin, consumer, create_topic, produce_all, producer, read_partitions,  # noqa: E402
                      unique_topic, wait_topic_visible)
-from harness import Broker, main, test  # noqa: E402
+from faults import FaultShim, power_cut  # noqa: E402
+from harness import Broker, BrokerError, main, test  # noqa: E402
 
 SUMMARY = "clean-shutdown-summary"
 TIMEOUT_MS = 30000
@@ -331,6 +332,67 @@ def deleted_and_recreated_topic_has_no_stale_state():
         expected = {0: [b"new-0", b"new-0-0", b"new-0-1"], 1: [b"new-1-0", b"new-1-1"]}
         expect_same_with_both_clients(b, name, 2, expected)
         expect_same_with_both_clients(b, keep, 1, {0: [b"keep-0-%d" % i for i in range(4)]})
+
+
+@test(timeout=300)
+def power_cut_after_clean_stop_keeps_summary_and_data():
+    """Everything the summary vouches for (seals, snapshots, markers) and
+    the summary itself are durable when the stop ends: a power cut right
+    after it changes nothing, and the next start uses the summary."""
+    shim = FaultShim()
+    try:
+        with Broker(name="summary_powercut", env=shim.env) as b:
+            topic = create_topic(b.bootstrap, unique_topic("pc"), 3)
+            ck_produce(b, topic, 3, b"a", 30)
+            kp_produce(b, topic, 2, [b"kp-%d" % i for i in range(4)])
+            b.stop()
+            report = power_cut(b.data_dir, shim.events_path)
+            b.start()
+            used = summarized(b)
+            assert used is not None and used[1] == 0, (used, report, b.log_tail())
+            expected = {p: [b"a-%d-%d" % (p, i) for i in range(30)] for p in range(3)}
+            expected[2] += [b"kp-%d" % i for i in range(4)]
+            expect_same_with_both_clients(b, topic, 3, expected)
+    finally:
+        shim.cleanup()
+
+
+@test(timeout=300)
+def summary_write_or_removal_failing_is_safe():
+    """A summary that cannot be written leaves none (the next start
+    recovers); one that cannot be removed at start stops the start (a crash
+    later would leave it describing changed files)."""
+    shim = FaultShim()
+    try:
+        with Broker(name="summary_faults", env=shim.env) as b:
+            topic = create_topic(b.bootstrap, unique_topic("flt"), 2)
+            ck_produce(b, topic, 2, b"a", 10)
+            shim.set("pwrite %s ENOSPC" % SUMMARY)
+            b.stop()
+            shim.clear()
+            assert "cannot write start-up summary" in b.log_text(), b.log_tail()
+            assert not os.path.exists(os.path.join(b.data_dir, SUMMARY))
+            assert not os.path.exists(os.path.join(b.data_dir, SUMMARY + ".tmp"))
+            b.start()
+            assert "start-up summary absent" in b.log_text(), b.log_tail()
+            expected = {p: [b"a-%d-%d" % (p, i) for i in range(10)] for p in range(2)}
+            expect_same_with_both_clients(b, topic, 2, expected)
+
+            b.stop()  # a summary now; its removal's directory sync fails once
+            assert os.path.exists(os.path.join(b.data_dir, SUMMARY))
+            shim.set("fsync %s EIO 1" % b.data_dir)
+            try:
+                b.start()
+                raise AssertionError("started although the summary could not be removed durably")
+            except BrokerError:
+                pass
+            assert "cannot remove start-up summary, refusing to start" in b.log_text(), b.log_tail()
+            shim.clear()
+            b.start()
+            assert summarized(b) is None, b.log_tail()
+            expect_same_with_both_clients(b, topic, 2, expected)
+    finally:
+        shim.cleanup()
 
 
 if __name__ == "__main__":
