@@ -21,7 +21,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    struct log_summary_entry e = {.log_state = data, .log_state_len = size, .snapshot_offset = -1};
+    struct log_summary_entry e = {.log_state = data, .log_state_len = size, .producers = {.snapshot_offset = -1}};
     struct log_config cfg = {
         .segment_bytes = 1 << 20,
         .segment_ms = LOG_UNLIMITED,

@@ -22,6 +22,7 @@
 #include "storage/log_summary.h"
 #include "storage/prefetch.h"
 #include "storage/producer_state.h"
+#include "storage/storage_limits.h"
 
 static uint32_t hash_bytes(const void *data, size_t n) {
     const uint8_t *p = data;
@@ -209,6 +210,24 @@ static int partition_load_producers(struct partition *p, const char *dir) {
     return 0;
 }
 
+/* Producer state kept in the start-up summary: none, or its bytes; -1
+ * when it is in the snapshot file only (too large) or does not decode. */
+static int partition_producers_from_summary(struct partition *p, const struct log_summary_producers *saved) {
+    if (saved->count > 0 && !saved->state) return -1;
+    p->producers = pstate_create();
+    if (!p->producers) return -1;
+    if (saved->state && pstate_snapshot_decode(p->producers, saved->state, saved->state_len,
+                                               plog_end_offset(p->log)) != 0) {
+        log_warn("storage", "start-up summary producer state unusable, reading snapshot topic=%s partition=%d",
+                 p->topic->name, p->index);
+        pstate_destroy(p->producers);
+        p->producers = NULL;
+        return -1;
+    }
+    p->last_snapshot_offset = saved->snapshot_offset;
+    return 0;
+}
+
 /* Opens from the start-up summary when `saved` is given and usable, else
  * by recovery. Without producers at the log end (the snapshot the summary
  * names is empty), the partition opens without a single read. */
@@ -234,13 +253,8 @@ static int partition_open_saved(struct broker *b, struct partition *p, const str
                      report.stray_files_removed);
     }
     plog_set_leader_epoch(p->log, p->leader_epoch);
-    int64_t end = plog_end_offset(p->log);
-    p->high_watermark = end;
-    if (from_summary && saved->snapshot_producers == 0 && saved->snapshot_offset == end) {
-        p->producers = pstate_create();
-        p->last_snapshot_offset = end;
-        return p->producers ? 0 : -ENOMEM;
-    }
+    p->high_watermark = plog_end_offset(p->log);
+    if (from_summary && partition_producers_from_summary(p, &saved->producers) == 0) return 0;
     return partition_load_producers(p, dir);
 }
 
@@ -411,12 +425,24 @@ struct close_all_ctx {
 };
 
 /* Records the partition in the start-up summary before its close (which
- * frees the log), and takes it out again if the close left no marker. */
+ * frees the log), and takes it out again if the close left no marker. Its
+ * producer state goes in whole, so that the next start need not read the
+ * snapshot file. */
 static void close_partition_summarized(struct close_all_ctx *cc, struct partition *p) {
     char dir[PATH_MAX];
-    bool added = cc->summary && p->log && partition_dir(cc->b, p, dir, sizeof(dir)) == 0 &&
-                 log_summary_writer_add(cc->summary, partition_dir_name(cc->b, dir), p->log, p->last_snapshot_offset,
-                                        p->producers ? (uint32_t)pstate_producer_count(p->producers) : 0) == 0;
+    bool added = false;
+    if (cc->summary && p->log && p->producers && partition_dir(cc->b, p, dir, sizeof(dir)) == 0) {
+        struct log_summary_producers prod = {p->last_snapshot_offset, (uint32_t)pstate_producer_count(p->producers),
+                                             NULL, 0};
+        size_t len = 0;
+        uint8_t *state = prod.count > 0 ? pstate_snapshot_encode(p->producers, plog_end_offset(p->log), &len) : NULL;
+        if (state && len <= STORAGE_SUMMARY_PRODUCER_BYTES_MAX) {
+            prod.state = state;
+            prod.state_len = (uint32_t)len;
+        }
+        added = log_summary_writer_add(cc->summary, partition_dir_name(cc->b, dir), p->log, &prod) == 0;
+        free(state);
+    }
     int rc = partition_close(cc->b, p, PARTITION_CLOSE_PREPARED, cc->durable);
     if (added && rc != 0) log_summary_writer_drop_last(cc->summary);
 }

@@ -24,9 +24,13 @@
  *       support writing there removes the clean-shutdown marker first; an
  *       operator adding or removing files) changes it, and the entry is
  *       then not used
- *     8 producer snapshot offset (-1: none durable)
- *     4 producers in that snapshot
- *   then the log state (L - 28 bytes):
+ *     8 the newest durable producer snapshot file's offset (-1: none)
+ *     4 producers at the log end
+ *     4 length P of their state, then P bytes: the producer state at the
+ *       log end in the snapshot file format (producer_state.c); 0 when
+ *       there is none or it exceeds STORAGE_SUMMARY_PRODUCER_BYTES_MAX
+ *       (the snapshot file is then read)
+ *   then the log state (L - 32 - P bytes):
  *     8 log start offset
  *     8 first dirty offset (compaction; the start offset if never cleaned)
  *     4 leader-epoch entries E (<= STORAGE_EPOCH_ENTRIES_MAX), then E x
@@ -70,8 +74,8 @@
 #define SUMMARY_HEADER_BYTES 40
 #define SUMMARY_CRC_AT 36
 #define SUMMARY_NAME_BYTES_MAX 255
-/* directory identity, snapshot offset and producer count, before the log state */
-#define SUMMARY_ENTRY_FIXED_BYTES 28
+/* directory identity, snapshot offset, producer count and state length */
+#define SUMMARY_ENTRY_FIXED_BYTES 32
 #define SUMMARY_TMP_FILE LOG_SUMMARY_FILE ".tmp"
 
 /* ---- the data directory's top-level listing ---- */
@@ -236,7 +240,7 @@ struct log_summary_writer *log_summary_writer_create(void) {
 }
 
 int log_summary_writer_add(struct log_summary_writer *w, const char *name, const struct plog *log,
-                           int64_t snapshot_offset, uint32_t snapshot_producers) {
+                           const struct log_summary_producers *producers) {
     size_t name_len = strlen(name);
     if (name_len == 0 || name_len > SUMMARY_NAME_BYTES_MAX) return -ENAMETOOLONG;
     if (w->partitions == w->entry_cap) {
@@ -256,8 +260,11 @@ int log_summary_writer_add(struct log_summary_writer *w, const char *name, const
     kw_u32(&w->ob, 0);  /* patched below */
     kw_i64(&w->ob, 0);  /* directory identity: at commit, once the marker is written */
     kw_i64(&w->ob, 0);
-    kw_i64(&w->ob, snapshot_offset);
-    kw_u32(&w->ob, snapshot_producers);
+    bool keep_state = producers->state && producers->state_len <= STORAGE_SUMMARY_PRODUCER_BYTES_MAX;
+    kw_i64(&w->ob, producers->snapshot_offset);
+    kw_u32(&w->ob, producers->count);
+    kw_u32(&w->ob, keep_state ? producers->state_len : 0);
+    if (keep_state) obuf_put(&w->ob, producers->state, producers->state_len);
     put_log_state(&w->ob, log);
     if (obuf_failed(&w->ob)) return -ENOMEM;
     obuf_patch_be32(&w->ob, len_at, (uint32_t)(w->ob.len - len_at - 4));
@@ -381,6 +388,7 @@ static int index_entries(struct log_summary *s) {
         if (name_len == 0 || name_len > SUMMARY_NAME_BYTES_MAX || s->len - pos - 2 < name_len + 4) return -EUCLEAN;
         size_t rest = rb_be32(s->file + pos + 2 + name_len);
         if (rest < SUMMARY_ENTRY_FIXED_BYTES || s->len - pos - 2 - name_len - 4 < rest) return -EUCLEAN;
+        if (rb_be32(s->file + pos + 2 + name_len + 4 + 28) > rest - SUMMARY_ENTRY_FIXED_BYTES) return -EUCLEAN;
         struct kstr name = entry_name(s, (uint32_t)pos);
         s->entry_at[i] = (uint32_t)pos;
         for (uint32_t k = (uint32_t)fnv1a64(name.ptr, (size_t)name.len) & s->mask;; k = (k + 1) & s->mask) {
@@ -407,10 +415,13 @@ bool log_summary_find(const struct log_summary *s, const char *name, struct log_
         const uint8_t *p = s->file + pos + 2 + n.len;
         uint32_t rest = rb_be32(p);
         p += 4;
-        out->snapshot_offset = (int64_t)rb_be64(p + 16);
-        out->snapshot_producers = rb_be32(p + 24);
-        out->log_state = p + SUMMARY_ENTRY_FIXED_BYTES;
-        out->log_state_len = rest - SUMMARY_ENTRY_FIXED_BYTES;
+        uint32_t state_len = rb_be32(p + 28);
+        out->producers.snapshot_offset = (int64_t)rb_be64(p + 16);
+        out->producers.count = rb_be32(p + 24);
+        out->producers.state = state_len ? p + SUMMARY_ENTRY_FIXED_BYTES : NULL;
+        out->producers.state_len = state_len;
+        out->log_state = p + SUMMARY_ENTRY_FIXED_BYTES + state_len;
+        out->log_state_len = rest - SUMMARY_ENTRY_FIXED_BYTES - state_len;
         return true;
     }
     return false;

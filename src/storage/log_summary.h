@@ -40,13 +40,21 @@
 
 struct log_summary_writer;
 struct log_summary_writer *log_summary_writer_create(void);
+/* A partition's idempotent-producer state as the summary keeps it. */
+struct log_summary_producers {
+    int64_t snapshot_offset; /* the newest durable snapshot file's offset, -1 if none */
+    uint32_t count;          /* producers at the log end */
+    const uint8_t *state;    /* their state at the log end, in the snapshot file format; NULL when too large
+                                (STORAGE_SUMMARY_PRODUCER_BYTES_MAX) or count is 0 */
+    uint32_t state_len;
+};
+
 /* Records one partition: `name` is its directory under the data
  * directory, `log` its state as the close about to follow leaves it on
- * disk (call after plog_close_prepare, before plog_close), and the offset
- * and producer count of its newest durable producer snapshot (-1, 0 if
- * none). 0, or -errno (the writer is then failed and commits nothing). */
+ * disk (call after plog_close_prepare, before plog_close), and its
+ * producers. 0, or -errno (the writer is then failed and commits nothing). */
 int log_summary_writer_add(struct log_summary_writer *w, const char *name, const struct plog *log,
-                           int64_t snapshot_offset, uint32_t snapshot_producers);
+                           const struct log_summary_producers *producers);
 uint32_t log_summary_writer_count(const struct log_summary_writer *w);
 /* Forgets the partition added last (its close did not leave a marker). */
 void log_summary_writer_drop_last(struct log_summary_writer *w);
@@ -62,8 +70,7 @@ struct log_summary;
 struct log_summary_entry {
     const uint8_t *log_state; /* for plog_open_summarized */
     size_t log_state_len;
-    int64_t snapshot_offset;  /* newest producer snapshot, -1 if none */
-    uint32_t snapshot_producers;
+    struct log_summary_producers producers;
 };
 
 /* Reads the data directory's summary and removes it durably, whatever it

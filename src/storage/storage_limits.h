@@ -91,6 +91,11 @@ _Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default be
  * start-up allocation far below the broker's memory budget. A data
  * directory that would need more gets no summary (a slower, usual start). */
 #define STORAGE_SUMMARY_BYTES_MAX (256u * 1024 * 1024)
+/* A partition's idempotent-producer state is kept in the summary up to
+ * this size (a few hundred producers); a larger one is read from its
+ * snapshot file at start, so a few busy partitions cannot crowd the
+ * summary past its bound. */
+#define STORAGE_SUMMARY_PRODUCER_BYTES_MAX (64u * 1024)
 /* Threads that stat the summarized partition directories at start (their
  * stacks are the only cost; past a few, the disk is the limit), and the
  * fewest directories worth a thread of its own. */

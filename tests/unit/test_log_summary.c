@@ -105,7 +105,8 @@ static int close_into_summary(struct plog *logs[LOGS]) {
     CHECK(w != NULL);
     for (int i = 0; i < LOGS; i++) {
         CHECK_EQ_INT(plog_close_prepare(logs[i]), 0);
-        CHECK_EQ_INT(log_summary_writer_add(w, names[i], logs[i], -1, 0), 0);
+        struct log_summary_producers none = {-1, 0, NULL, 0};
+        CHECK_EQ_INT(log_summary_writer_add(w, names[i], logs[i], &none), 0);
         if (plog_close(logs[i]) != 0) log_summary_writer_drop_last(w);
     }
     int n = log_summary_writer_commit(w, data_dir);
@@ -244,7 +245,9 @@ static void test_drop_last_and_absent(void) {
     struct log_summary_writer *w = log_summary_writer_create();
     for (int i = 0; i < LOGS; i++) {
         CHECK_EQ_INT(plog_close_prepare(logs[i]), 0);
-        CHECK_EQ_INT(log_summary_writer_add(w, names[i], logs[i], 42, (uint32_t)i), 0);
+        static const uint8_t state[] = "not really a snapshot";
+        struct log_summary_producers prod = {42, (uint32_t)i, i == 1 ? state : NULL, i == 1 ? sizeof(state) : 0};
+        CHECK_EQ_INT(log_summary_writer_add(w, names[i], logs[i], &prod), 0);
         plog_close(logs[i]);
     }
     log_summary_writer_drop_last(w); /* as when a close leaves no marker */
@@ -255,8 +258,20 @@ static void test_drop_last_and_absent(void) {
     struct log_summary_entry e;
     CHECK(!log_summary_find(s, names[LOGS - 1], &e));
     CHECK(log_summary_find(s, names[1], &e));
-    CHECK_EQ_INT(e.snapshot_offset, 42);
-    CHECK_EQ_INT(e.snapshot_producers, 1);
+    CHECK_EQ_INT(e.producers.snapshot_offset, 42);
+    CHECK_EQ_INT(e.producers.count, 1);
+    CHECK_EQ_INT(e.producers.state_len, sizeof("not really a snapshot"));
+    CHECK(e.producers.state && memcmp(e.producers.state, "not really a snapshot", e.producers.state_len) == 0);
+    /* the log state follows the producer state */
+    struct log_config cfg = small_segments();
+    char dir[PATH_BYTES];
+    log_path(dir, names[1]);
+    struct plog *log = NULL;
+    CHECK_EQ_INT(plog_open_summarized(dir, &cfg, &e, &log), 0);
+    if (log) {
+        CHECK_EQ_INT(plog_end_offset(log), 5);
+        plog_close_unclean(log);
+    }
     log_summary_free(s);
     remove_logs();
 }
@@ -388,7 +403,8 @@ static void test_many_partitions_threaded_check(void) {
         CHECK_EQ_INT(plog_open(dir, &cfg, &log, NULL), 0);
         if (!log) return;
         CHECK_EQ_INT(plog_close_prepare(log), 0);
-        CHECK_EQ_INT(log_summary_writer_add(w, name, log, -1, 0), 0);
+        struct log_summary_producers none = {-1, 0, NULL, 0};
+        CHECK_EQ_INT(log_summary_writer_add(w, name, log, &none), 0);
         CHECK_EQ_INT(plog_close(log), 0);
     }
     CHECK_EQ_INT(log_summary_writer_commit(w, data_dir), N);
