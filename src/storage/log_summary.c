@@ -407,7 +407,8 @@ static int index_entries(struct log_summary *s) {
 bool log_summary_find(const struct log_summary *s, const char *name, struct log_summary_entry *out) {
     if (!s) return false;
     struct kstr want = kstr_c(name);
-    for (uint32_t k = (uint32_t)fnv1a64(want.ptr, (size_t)want.len) & s->mask; s->slots[k] != 0; k = (k + 1) & s->mask) {
+    uint32_t first = (uint32_t)fnv1a64(want.ptr, (size_t)want.len) & s->mask;
+    for (uint32_t k = first; s->slots[k] != 0; k = (k + 1) & s->mask) {
         uint32_t i = s->slots[k] - 1, pos = s->entry_at[i];
         struct kstr n = entry_name(s, pos);
         if (n.len != want.len || memcmp(n.ptr, want.ptr, (size_t)want.len) != 0) continue;
@@ -453,7 +454,8 @@ static void *check_share(void *arg) {
         uint32_t i = sh->order[k].entry;
         const uint8_t *e = sh->s->file + sh->s->entry_at[i];
         struct dir_identity id = identity_now(sh->dirfd, e);
-        if (id.ino == 0 || id.ino != rb_be64(identity_field(e)) || id.ctime_ns != (int64_t)rb_be64(identity_field(e) + 8)) {
+        const uint8_t *saved = identity_field(e);
+        if (id.ino == 0 || id.ino != rb_be64(saved) || id.ctime_ns != (int64_t)rb_be64(saved + 8)) {
             sh->s->changed[i] = 1;
             sh->changed++;
         }
