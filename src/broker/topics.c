@@ -229,8 +229,8 @@ static int partition_producers_from_summary(struct partition *p, const struct lo
 }
 
 /* Opens from the start-up summary when `saved` is given and usable, else
- * by recovery. Without producers at the log end (the snapshot the summary
- * names is empty), the partition opens without a single read. */
+ * by recovery. From the summary (producer state included), the partition
+ * opens without a single read. */
 static int partition_open_saved(struct broker *b, struct partition *p, const struct log_summary_entry *saved) {
     char dir[PATH_MAX];
     if (partition_dir(b, p, dir, sizeof(dir)) != 0) return -ENAMETOOLONG;
