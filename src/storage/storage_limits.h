@@ -85,10 +85,10 @@ _Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default be
 #define STORAGE_EPOCH_LINE_BYTES_MAX 31u
 #define STORAGE_EPOCH_FILE_BYTES_MAX (16u + STORAGE_EPOCH_ENTRIES_MAX * STORAGE_EPOCH_LINE_BYTES_MAX)
 
-/* The start-up summary (log_summary.c) is read whole at start. About 120
- * bytes per partition with one segment, so 100,000 partitions take 12 MiB;
- * this leaves room for many segments per partition while keeping the
- * start-up allocation far below the broker's memory budget. A data
+/* The start-up summary (log_summary.c) is read whole at start. About 160
+ * bytes per idle partition with one segment, so 100,000 partitions take
+ * 16 MB; this leaves room for many segments and producers per partition
+ * while keeping the start-up allocation far below the memory budget. A data
  * directory that would need more gets no summary (a slower, usual start). */
 #define STORAGE_SUMMARY_BYTES_MAX (256u * 1024 * 1024)
 /* A partition's idempotent-producer state is kept in the summary up to
