@@ -235,6 +235,45 @@ static void test_round_trip(void) {
     remove_logs();
 }
 
+/* DeleteRecords and retention on a log opened from the summary (its old
+ * segments unloaded) remove the marker first and persist like any other
+ * open: an open from the files afterwards sees the same start. */
+static void test_delete_records_and_retention_after_summarized_open(void) {
+    struct plog *logs[LOGS];
+    make_logs(logs);
+    CHECK_EQ_INT(close_into_summary(logs), LOGS);
+    struct log_summary *s = take();
+    if (!s) return;
+    struct log_summary_entry e;
+    CHECK(log_summary_find(s, names[0], &e));
+    char dir[PATH_BYTES], marker[PATH_BYTES];
+    log_path(dir, names[0]);
+    file_in(marker, names[0], "clean-shutdown");
+    struct log_config cfg = small_segments();
+    cfg.retention_bytes = 2500;
+    struct plog *log = NULL;
+    CHECK_EQ_INT(plog_open_summarized(dir, &cfg, &e, &log), 0);
+    log_summary_free(s);
+    if (!log) return;
+    uint32_t segments = plog_segment_count(log);
+    CHECK_EQ_INT(plog_advance_start(log, 50), 0);
+    CHECK(!exists(marker));
+    int deleted = plog_enforce_retention(log, 10000);
+    CHECK(deleted > 0);
+    CHECK(plog_segment_count(log) < segments);
+    int64_t start = plog_start_offset(log), end = plog_end_offset(log);
+    CHECK(start >= 50);
+    CHECK_EQ_INT(records_from(log, start) > 0, 1);
+    plog_close_unclean(log); /* a crash: recovery from the files must agree */
+    log = open_files(names[0]);
+    if (log) {
+        CHECK_EQ_INT(plog_start_offset(log), start);
+        CHECK_EQ_INT(plog_end_offset(log), end);
+        CHECK_EQ_INT(plog_close(log), 0);
+    }
+    remove_logs();
+}
+
 static void test_drop_last_and_absent(void) {
     struct log_summary *s = (struct log_summary *)1;
     CHECK_EQ_INT(log_summary_take(data_dir, 4, &s), 0);
@@ -496,6 +535,7 @@ int main(void) {
         return 1;
     }
     TEST_RUN(test_round_trip);
+    TEST_RUN(test_delete_records_and_retention_after_summarized_open);
     TEST_RUN(test_drop_last_and_absent);
     TEST_RUN(test_damage_ignored);
     TEST_RUN(test_listing_change_ignored);
