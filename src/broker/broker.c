@@ -19,6 +19,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "storage/fileio.h"
+#include "storage/log_summary.h"
 #include "group/group.h"
 #include "storage/producer_state.h"
 
@@ -438,7 +439,10 @@ struct broker *broker_create(const struct broker_config *cfg) {
         free(b);
         return NULL;
     }
-    if (load_or_create_meta(b) != 0) {
+    /* Taken (and removed) before anything in the data directory is written. */
+    if (log_summary_take(b->data_dir, (uint32_t)cfg->recovery_threads, &b->summary) != 0 ||
+        load_or_create_meta(b) != 0) {
+        log_summary_free(b->summary);
         free(b);
         return NULL;
     }
@@ -452,6 +456,7 @@ struct broker *broker_create(const struct broker_config *cfg) {
     };
     b->loop = net_loop_create(&ncfg, on_request, on_abort, b);
     if (!b->loop) {
+        log_summary_free(b->summary);
         free(b);
         return NULL;
     }

@@ -81,6 +81,7 @@ struct broker {
     struct net_loop *loop;
     char data_dir[PATH_MAX];
     int data_dir_fd;                /* open from start to stop: its syncfs at shutdown reports every writeback error since */
+    struct log_summary *summary;    /* start-up summary (storage/log_summary.h), until topics_open_all */
     char cluster_id[32];
     struct topic *topic_buckets[TOPIC_BUCKETS];     /* by name */
     struct topic *topic_id_buckets[TOPIC_BUCKETS];  /* by id */

@@ -19,8 +19,10 @@
 #include "core/log.h"
 #include "protocol/record_batch.h"
 #include "storage/fileio.h"
+#include "storage/log_summary.h"
 #include "storage/prefetch.h"
 #include "storage/producer_state.h"
+#include "storage/storage_limits.h"
 
 static uint32_t hash_bytes(const void *data, size_t n) {
     const uint8_t *p = data;
@@ -186,21 +188,8 @@ static int replay_producer_batch(void *opaque, const uint8_t *batch, uint32_t le
     return 0;
 }
 
-int partition_open(struct broker *b, struct partition *p) {
-    char dir[PATH_MAX];
-    if (partition_dir(b, p, dir, sizeof(dir)) != 0) return -ENAMETOOLONG;
-    struct log_recovery_report report = {0};
-    int rc = plog_open(dir, &p->topic->config.log, &p->log, &report);
-    if (rc != 0) {
-        log_error("storage", "cannot open partition log topic=%s partition=%d dir=%s error=%s", p->topic->name,
-                  p->index, dir, strerror(-rc));
-        return rc;
-    }
-    if (report.truncated_bytes || report.indexes_rebuilt || report.stray_files_removed)
-        log_warn("storage", "recovered partition topic=%s partition=%d truncated_bytes=%llu indexes_rebuilt=%u stray_files_removed=%u",
-                 p->topic->name, p->index, (unsigned long long)report.truncated_bytes, report.indexes_rebuilt,
-                 report.stray_files_removed);
-    plog_set_leader_epoch(p->log, p->leader_epoch);
+/* Producer state: the newest snapshot, then the batches after it. */
+static int partition_load_producers(struct partition *p, const char *dir) {
     p->producers = pstate_create();
     if (!p->producers) return -ENOMEM;
     int64_t end = plog_end_offset(p->log);
@@ -218,9 +207,58 @@ int partition_open(struct broker *b, struct partition *p) {
         plog_scan(p->log, snap, replay_producer_batch, &rctx);
     }
     p->last_snapshot_offset = loaded ? snap : -1;
-    p->high_watermark = end;
     return 0;
 }
+
+/* Producer state kept in the start-up summary: none, or its bytes; -1
+ * when it is in the snapshot file only (too large) or does not decode. */
+static int partition_producers_from_summary(struct partition *p, const struct log_summary_producers *saved) {
+    if (saved->count > 0 && !saved->state) return -1;
+    p->producers = pstate_create();
+    if (!p->producers) return -1;
+    if (saved->state && pstate_snapshot_decode(p->producers, saved->state, saved->state_len,
+                                               plog_end_offset(p->log)) != 0) {
+        log_warn("storage", "start-up summary producer state unusable, reading snapshot topic=%s partition=%d",
+                 p->topic->name, p->index);
+        pstate_destroy(p->producers);
+        p->producers = NULL;
+        return -1;
+    }
+    p->last_snapshot_offset = saved->snapshot_offset;
+    return 0;
+}
+
+/* Opens from the start-up summary when `saved` is given and usable, else
+ * by recovery. From the summary (producer state included), the partition
+ * opens without a single read. */
+static int partition_open_saved(struct broker *b, struct partition *p, const struct log_summary_entry *saved) {
+    char dir[PATH_MAX];
+    if (partition_dir(b, p, dir, sizeof(dir)) != 0) return -ENAMETOOLONG;
+    int rc = saved ? plog_open_summarized(dir, &p->topic->config.log, saved, &p->log) : -ENOENT;
+    if (saved && rc != 0)
+        log_warn("storage", "start-up summary entry unusable, recovering partition topic=%s partition=%d error=%s",
+                 p->topic->name, p->index, strerror(-rc));
+    bool from_summary = rc == 0;
+    if (!from_summary) {
+        struct log_recovery_report report = {0};
+        rc = plog_open(dir, &p->topic->config.log, &p->log, &report);
+        if (rc != 0) {
+            log_error("storage", "cannot open partition log topic=%s partition=%d dir=%s error=%s", p->topic->name,
+                      p->index, dir, strerror(-rc));
+            return rc;
+        }
+        if (report.truncated_bytes || report.indexes_rebuilt || report.stray_files_removed)
+            log_warn("storage", "recovered partition topic=%s partition=%d truncated_bytes=%llu indexes_rebuilt=%u stray_files_removed=%u",
+                     p->topic->name, p->index, (unsigned long long)report.truncated_bytes, report.indexes_rebuilt,
+                     report.stray_files_removed);
+    }
+    plog_set_leader_epoch(p->log, p->leader_epoch);
+    p->high_watermark = plog_end_offset(p->log);
+    if (from_summary && partition_producers_from_summary(p, &saved->producers) == 0) return 0;
+    return partition_load_producers(p, dir);
+}
+
+int partition_open(struct broker *b, struct partition *p) { return partition_open_saved(b, p, NULL); }
 
 /* Written even when empty, so producers that expired do not come back
  * from an older snapshot at the next start; skipped when the last one
@@ -243,8 +281,10 @@ enum partition_close_mode {
     PARTITION_CLOSE_PREPARED /* shutdown: snapshot and seal done by close_all */
 };
 
-static void partition_close(struct broker *b, struct partition *p, enum partition_close_mode mode, bool durable) {
+/* 0 when the log was closed with its clean-shutdown marker on disk. */
+static int partition_close(struct broker *b, struct partition *p, enum partition_close_mode mode, bool durable) {
     fetch_drop_partition(b, p);
+    int rc = -ENOENT;
     if (p->log) {
         if (mode == PARTITION_CLOSE_REMOVE) {
             plog_remove(p->log);
@@ -252,12 +292,13 @@ static void partition_close(struct broker *b, struct partition *p, enum partitio
             plog_close_unclean(p->log);
         } else {
             if (mode == PARTITION_CLOSE_KEEP) partition_snapshot_producers(b, p);
-            plog_close(p->log);
+            rc = plog_close(p->log);
         }
         p->log = NULL;
     }
     if (p->producers) pstate_destroy(p->producers);
     p->producers = NULL;
+    return rc;
 }
 
 /* Directories of partitions that the metadata log no longer has: left by
@@ -297,13 +338,32 @@ struct open_list {
     char **dirs;
     uint32_t count, cap;
     bool failed;
+    uint32_t from_summary, summary_failed; /* opened at once from the start-up summary */
 };
+
+/* The partition's directory name under the data directory. */
+static const char *partition_dir_name(const struct broker *b, const char *path) {
+    return path + strlen(b->data_dir) + 1;
+}
+
+/* A partition the start-up summary describes opens now, with no I/O; the
+ * others are listed for the read-ahead threads and the opener. */
+static bool open_from_summary(struct open_list *ol, struct partition *p) {
+    char dir[PATH_MAX];
+    struct log_summary_entry e;
+    if (!ol->b->summary || partition_dir(ol->b, p, dir, sizeof(dir)) != 0 ||
+        !log_summary_find(ol->b->summary, partition_dir_name(ol->b, dir), &e))
+        return false;
+    if (partition_open_saved(ol->b, p, &e) == 0) ol->from_summary++;
+    else ol->summary_failed++;
+    return true;
+}
 
 static void list_topic_partitions(void *opaque, struct topic *t) {
     struct open_list *ol = opaque;
     for (int32_t i = 0; i < t->partition_count && !ol->failed; i++) {
         struct partition *p = t->partitions[i];
-        if (p->log) continue;
+        if (p->log || open_from_summary(ol, p)) continue;
         if (ol->count == ol->cap) {
             uint32_t cap = ol->cap ? ol->cap * 2 : 1024;
             struct partition **parts = realloc(ol->parts, cap * sizeof(*parts));
@@ -330,7 +390,12 @@ int topics_open_all(struct broker *b) {
     remove_orphan_dirs(b);
     struct open_list ol = {.b = b};
     topic_each(b, list_topic_partitions, &ol);
-    uint32_t failed = ol.failed;
+    if (b->summary)
+        log_info("storage", "partitions opened from start-up summary summarized=%u opened_by_recovery=%u",
+                 ol.from_summary, ol.count);
+    log_summary_free(b->summary);
+    b->summary = NULL;
+    uint32_t failed = ol.failed + ol.summary_failed;
     struct log_prefetch *warm =
         failed ? NULL : log_prefetch_start((const char *const *)ol.dirs, ol.count, b->cfg.recovery_threads);
     for (uint32_t i = 0; i < ol.count && !ol.failed; i++) {
@@ -356,14 +421,48 @@ static void prepare_topic_close(void *opaque, struct topic *t) {
 struct close_all_ctx {
     struct broker *b;
     bool durable;
+    struct log_summary_writer *summary; /* NULL: no start-up summary this time */
 };
+
+/* Records the partition in the start-up summary before its close (which
+ * frees the log), and takes it out again if the close left no marker. Its
+ * producer state goes in whole, so that the next start need not read the
+ * snapshot file. */
+static void close_partition_summarized(struct close_all_ctx *cc, struct partition *p) {
+    char dir[PATH_MAX];
+    bool added = false;
+    if (cc->summary && p->log && p->producers && partition_dir(cc->b, p, dir, sizeof(dir)) == 0) {
+        struct log_summary_producers prod = {p->last_snapshot_offset, (uint32_t)pstate_producer_count(p->producers),
+                                             NULL, 0};
+        size_t len = 0;
+        uint8_t *state = prod.count > 0 ? pstate_snapshot_encode(p->producers, plog_end_offset(p->log), &len) : NULL;
+        if (state && len <= STORAGE_SUMMARY_PRODUCER_BYTES_MAX) {
+            prod.state = state;
+            prod.state_len = (uint32_t)len;
+        }
+        added = log_summary_writer_add(cc->summary, partition_dir_name(cc->b, dir), p->log, &prod) == 0;
+        free(state);
+    }
+    int rc = partition_close(cc->b, p, PARTITION_CLOSE_PREPARED, cc->durable);
+    if (added && rc != 0) log_summary_writer_drop_last(cc->summary);
+}
 
 static void close_topic(void *opaque, struct topic *t) {
     struct close_all_ctx *cc = opaque;
-    for (int32_t i = 0; i < t->partition_count; i++)
-        partition_close(cc->b, t->partitions[i], PARTITION_CLOSE_PREPARED, cc->durable);
+    for (int32_t i = 0; i < t->partition_count; i++) close_partition_summarized(cc, t->partitions[i]);
     topic_unlink(cc->b, t);
     topic_free(t);
+}
+
+/* Written last, once every marker it vouches for is durable. */
+static void write_summary(struct broker *b, struct log_summary_writer *w) {
+    uint64_t t0 = net_now_us();
+    int rc = log_summary_writer_commit(w, b->data_dir);
+    if (rc >= 0)
+        log_info("storage", "start-up summary written partitions=%d ms=%llu", rc,
+                 (unsigned long long)((net_now_us() - t0) / 1000));
+    else log_error("storage", "cannot write start-up summary, the next start recovers every partition error=%s",
+                   strerror(-rc));
 }
 
 /* Shutdown: every partition's snapshot and seal, then one file-system sync,
@@ -380,12 +479,15 @@ void topics_close_all(struct broker *b) {
     int rc = bulk ? fio_syncfs(b->data_dir_fd) : 0;
     if (rc != 0) log_error("storage", "sync at shutdown failed, partitions will be checked at the next start error=%s",
                            strerror(-rc));
-    struct close_all_ctx cc = {b, rc == 0};
+    struct close_all_ctx cc = {b, rc == 0, rc == 0 ? log_summary_writer_create() : NULL};
     fio_defer_syncs(bulk);
     topic_each(b, close_topic, &cc);
     fio_defer_syncs(false);
     if (bulk && cc.durable && (rc = fio_syncfs(b->data_dir_fd)) != 0)
         log_error("storage", "sync of clean-shutdown markers failed error=%s", strerror(-rc));
+    /* None when nothing was opened (a start that failed early): it would only say so. */
+    if (cc.summary && rc == 0 && log_summary_writer_count(cc.summary) > 0) write_summary(b, cc.summary);
+    log_summary_writer_free(cc.summary);
     if (b->data_dir_fd >= 0) close(b->data_dir_fd);
     b->data_dir_fd = -1;
 }

@@ -132,7 +132,8 @@ static const struct key_spec keys[] = {
     INT_KEY("log.retention.check.interval.ms", log_retention_check_interval_ms, FIELD_I64, 1, INT64_MAX),
     INT_KEY("log.open.files.max", log_open_files_max, FIELD_I32, LOG_OPEN_FILES_MAX_MIN, INT32_MAX),
     /* Kafka's recovery threads; here they read partition files ahead of the
-     * (single-threaded) opener, see storage/prefetch.h. */
+     * (single-threaded) opener, see storage/prefetch.h, and check the
+     * start-up summary's directories (storage/log_summary.h). */
     INT_KEY("num.recovery.threads.per.data.dir", recovery_threads, FIELD_I32, 0, PREFETCH_THREADS_MAX),
     /* Kafka's network threads; here each is a whole event loop (I/O and
      * request handling), 0 means one per CPU the process may run on. */

@@ -34,7 +34,7 @@ struct broker_config {
                                                          log.message.timestamp.type */
     int64_t log_retention_check_interval_ms;          /* log.retention.check.interval.ms */
     int32_t log_open_files_max;                       /* log.open.files.max (gregor): segment descriptors kept open */
-    int32_t recovery_threads;                         /* num.recovery.threads.per.data.dir: start-up read-ahead threads */
+    int32_t recovery_threads;                         /* num.recovery.threads.per.data.dir: start-up read-ahead and summary-check threads */
     int32_t network_threads;                          /* num.network.threads: event loops; 0 = one per CPU */
     int32_t message_max_bytes;                        /* message.max.bytes */
     int32_t socket_request_max_bytes;                 /* socket.request.max.bytes */

@@ -58,8 +58,10 @@ struct log_recovery_report {
  * a torn or corrupt tail is truncated and logged, damaged indexes rebuilt. */
 int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
               struct log_recovery_report *report);
-/* Flushes and closes; the next open can then skip the tail check. */
-void plog_close(struct plog *log);
+/* Flushes and closes; the next open can then skip the tail check.
+ * 0 when the clean-shutdown marker is on disk (written now, or still
+ * there from the open), else -errno. */
+int plog_close(struct plog *log);
 /* Closing many logs at once (shutdown), with one file-system sync instead
  * of several per log: with syncs deferred (fio_defer_syncs),
  * plog_close_prepare seals each log; the caller then syncs the file system

@@ -47,6 +47,8 @@ void log_config_apply(struct plog *log, const struct log_config *cfg);
 /* Recomputes max_ts / max_ts_offset over the segments at or above the
  * start (loading them); on failure leaves max_ts_stale set. */
 int log_recompute_max_ts(struct plog *log);
+/* Frees the log's memory and descriptors; writes nothing. */
+void log_free(struct plog *log);
 /* Makes room for one more segment pointer. */
 int log_reserve_segment(struct plog *log);
 /* A descriptor of the partition directory, for fsyncs, renames and

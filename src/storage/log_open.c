@@ -313,7 +313,7 @@ static int open_segments(struct plog *log, const struct listing *ls, bool clean,
     return rc;
 }
 
-static void free_log(struct plog *log) {
+void log_free(struct plog *log) {
     for (uint32_t i = 0; i < log->nsegs; i++) segment_close(log->segs[i]);
     free(log->segs);
     ecache_free(&log->epochs);
@@ -427,7 +427,7 @@ out:
     if (dirfd >= 0) close(dirfd);
     free(ls.logs);
     free(ls.indexes);
-    if (log) free_log(log);
+    if (log) log_free(log);
     return rc;
 }
 
@@ -444,13 +444,13 @@ int plog_close_prepare(struct plog *log) {
     return rc;
 }
 
-void plog_close(struct plog *log) {
-    if (!log) return;
+int plog_close(struct plog *log) {
+    if (!log) return 0;
     cleaner_job_abandon(log->clean_job);
     log->clean_job = NULL;
     if (close_needs_nothing(log)) {
-        free_log(log);
-        return;
+        log_free(log);
+        return 0;
     }
     int rc = log->close_prepared ? log->failed : plog_close_prepare(log);
     if (rc == 0) {
@@ -460,14 +460,15 @@ void plog_close(struct plog *log) {
     }
     if (rc != 0)
         log_warn("storage", "log closed without clean-shutdown marker dir=%s errno=%d", log->dir, -rc);
-    free_log(log);
+    log_free(log);
+    return rc;
 }
 
 void plog_close_unclean(struct plog *log) {
     if (!log) return;
     cleaner_job_abandon(log->clean_job);
     log->clean_job = NULL;
-    free_log(log);
+    log_free(log);
 }
 
 int plog_remove(struct plog *log) {
@@ -476,7 +477,7 @@ int plog_remove(struct plog *log) {
     log->clean_job = NULL;
     char *dir = log->dir;
     log->dir = NULL; /* kept for the removal below */
-    free_log(log);
+    log_free(log);
     int rc = 0;
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dirfd >= 0 ? fdopendir(dirfd) : NULL;

@@ -557,6 +557,19 @@ static int snapshot_decode(struct producer_state *ps, struct snap_reader *r, int
     return 0;
 }
 
+uint8_t *pstate_snapshot_encode(const struct producer_state *ps, int64_t offset, size_t *len) {
+    int err = 0;
+    return snapshot_encode(ps, offset, len, &err);
+}
+
+int pstate_snapshot_decode(struct producer_state *ps, const uint8_t *buf, size_t len, int64_t offset) {
+    pstate_clear(ps);
+    struct snap_reader r = {.p = buf, .len = len};
+    if (snapshot_decode(ps, &r, offset) == 0) return 0;
+    pstate_clear(ps);
+    return -EBADMSG;
+}
+
 /* ---- files ---- */
 
 static int snap_path(char *out, size_t cap, const char *dir, int64_t offset, const char *suffix) {

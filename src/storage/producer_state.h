@@ -96,6 +96,14 @@ int pstate_snapshot_write(const struct producer_state *ps, const char *dir, int6
  * are deleted. Returns 0, or -errno when the directory cannot be read. */
 int pstate_snapshot_load(struct producer_state *ps, const char *dir, int64_t max_offset, int64_t *offset);
 
+/* The snapshot's bytes (the file format, producer_state.c) in a malloc'd
+ * buffer, for keeping the state elsewhere (the start-up summary); NULL when
+ * the state contradicts `offset` or memory is short. */
+uint8_t *pstate_snapshot_encode(const struct producer_state *ps, int64_t offset, size_t *len);
+/* Replaces the state with snapshot bytes describing `offset`; -EBADMSG
+ * (state cleared) when they fail any check a snapshot file must pass. */
+int pstate_snapshot_decode(struct producer_state *ps, const uint8_t *buf, size_t len, int64_t offset);
+
 /* Removes producers whose last batch timestamp is at least expiration_ms
  * old (Kafka: now - lastTimestamp >= producer.id.expiration.ms). */
 /* Returns how many producers it removed. */

@@ -411,6 +411,56 @@ int segment_open_lazy(const char *dir, int64_t base_offset, int64_t next_base, s
     return 0;
 }
 
+void segment_get_state(const struct segment *s, struct segment_state *out) {
+    *out = (struct segment_state){
+        .next_offset = s->next_offset,
+        .size = s->size,
+        .oidx = s->oidx,
+        .tidx = s->tidx,
+        .bytes_since_index = s->bytes_since_index,
+        .max_ts = s->max_ts,
+        .max_ts_batch_offset = s->max_ts_batch_offset,
+        .roll_base_ms = s->roll_base_ms,
+    };
+}
+
+/* The bounds a load would have enforced, so saved state can never put a
+ * segment in a shape the runtime code does not expect. */
+static bool state_plausible(int64_t base_offset, const struct segment_state *st, bool loaded) {
+    if (base_offset < 0 || base_offset > STORAGE_OFFSET_MAX || st->next_offset < base_offset ||
+        st->size > UINT32_MAX)
+        return false;
+    if (!loaded) return true;
+    /* An unloaded segment's end is only the next one's base; a loaded one's is exact. */
+    if (st->next_offset - base_offset > (int64_t)STORAGE_SEGMENT_OFFSET_SPAN_MAX + 1) return false;
+    const struct offset_index *o = &st->oidx;
+    const struct time_index *t = &st->tidx;
+    if (o->entries > STORAGE_OFFSET_INDEX_ENTRIES_MAX || t->entries > STORAGE_TIME_INDEX_ENTRIES_MAX) return false;
+    if (o->entries > 0 && (o->last_pos >= st->size || base_offset + o->last_rel >= st->next_offset)) return false;
+    if (t->entries > 0 && base_offset + t->last_rel >= st->next_offset) return false;
+    return st->bytes_since_index <= st->size && (st->size == 0) == (st->next_offset == base_offset);
+}
+
+int segment_restore(const char *dir, int64_t base_offset, const struct segment_state *st, bool loaded,
+                    struct segment **out) {
+    if (!state_plausible(base_offset, st, loaded)) return -EUCLEAN;
+    struct segment *s = segment_alloc(dir, base_offset);
+    if (!s) return -ENOMEM;
+    s->next_offset = st->next_offset;
+    s->size = st->size;
+    if (loaded) {
+        s->oidx = st->oidx;
+        s->tidx = st->tidx;
+        s->bytes_since_index = st->bytes_since_index;
+        s->max_ts = st->max_ts;
+        s->max_ts_batch_offset = st->max_ts_batch_offset;
+        s->roll_base_ms = st->roll_base_ms;
+        s->loaded = true;
+    }
+    *out = s;
+    return 0;
+}
+
 /* ---- runtime ---- */
 
 int segment_append(struct segment *s, const uint8_t *data, uint32_t len, uint32_t index_interval_bytes,

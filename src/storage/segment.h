@@ -66,6 +66,25 @@ int segment_open(const char *dir, int64_t base_offset, enum segment_check check,
 /* An unloaded segment: only stats the .log file; next_offset is taken as
  * next_base (the following segment's base offset). */
 int segment_open_lazy(const char *dir, int64_t base_offset, int64_t next_base, struct segment **out);
+/* What a load learns by reading a segment's files. The start-up summary
+ * (log_summary.h) saves it at a clean shutdown so that the next start can
+ * rebuild the segment without a single read. */
+struct segment_state {
+    int64_t next_offset;
+    uint64_t size;
+    struct offset_index oidx;
+    struct time_index tidx;
+    uint64_t bytes_since_index;
+    int64_t max_ts, max_ts_batch_offset;
+    int64_t roll_base_ms;
+};
+void segment_get_state(const struct segment *s, struct segment_state *out);
+/* A segment from saved state, without touching its files: loaded with all
+ * of st, or (loaded false) unloaded with only next_offset and size, as
+ * segment_open_lazy leaves one. -EUCLEAN when st breaks an invariant of
+ * the formats (entries past their bounds, offsets out of range). */
+int segment_restore(const char *dir, int64_t base_offset, const struct segment_state *st, bool loaded,
+                    struct segment **out);
 /* Checks an unloaded segment (no-op when loaded). A check failing at a
  * lower level escalates to SEGMENT_CHECK_FULL, which truncates a torn or
  * corrupt tail and rebuilds the indexes; when that (or creating a missing

@@ -85,6 +85,23 @@ _Static_assert(STORAGE_OPEN_FILES_DEFAULT >= STORAGE_OPEN_FILES_MIN, "default be
 #define STORAGE_EPOCH_LINE_BYTES_MAX 31u
 #define STORAGE_EPOCH_FILE_BYTES_MAX (16u + STORAGE_EPOCH_ENTRIES_MAX * STORAGE_EPOCH_LINE_BYTES_MAX)
 
+/* The start-up summary (log_summary.c) is read whole at start. About 160
+ * bytes per idle partition with one segment, so 100,000 partitions take
+ * 16 MB; this leaves room for many segments and producers per partition
+ * while keeping the start-up allocation far below the memory budget. A data
+ * directory that would need more gets no summary (a slower, usual start). */
+#define STORAGE_SUMMARY_BYTES_MAX (256u * 1024 * 1024)
+/* A partition's idempotent-producer state is kept in the summary up to
+ * this size (a few hundred producers); a larger one is read from its
+ * snapshot file at start, so a few busy partitions cannot crowd the
+ * summary past its bound. */
+#define STORAGE_SUMMARY_PRODUCER_BYTES_MAX (64u * 1024)
+/* Threads that stat the summarized partition directories at start (their
+ * stacks are the only cost; past a few, the disk is the limit), and the
+ * fewest directories worth a thread of its own. */
+#define STORAGE_SUMMARY_CHECK_THREADS_MAX 64u
+#define STORAGE_SUMMARY_CHECK_ENTRIES_PER_THREAD_MIN 256u
+
 /* Recovery and index validation read the files in chunks this large, so
  * they never allocate in proportion to a (possibly corrupt) length. */
 #define STORAGE_IO_CHUNK_BYTES (64 * 1024)
