@@ -97,10 +97,12 @@ void prom_sample_f64(struct obuf *ob, const char *name, const char *const *label
     obuf_printf(ob, " %.6f\n", value);
 }
 
+/* Atomic loads (writers may be other threads, see metrics_observe_us);
+ * _count is the buckets' sum, so it always equals the +Inf bucket. */
 void prom_histogram(struct obuf *ob, const char *name, const char *const *labels, const struct metrics_histogram *h) {
     uint64_t cumulative = 0;
     for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
-        cumulative += h->buckets[i];
+        cumulative += __atomic_load_n(&h->buckets[i], __ATOMIC_RELAXED);
         char le[32];
         if (i == METRICS_LATENCY_BUCKETS) snprintf(le, sizeof(le), "+Inf");
         else snprintf(le, sizeof(le), "%g", (double)metrics_latency_bounds_us[i] / 1e6);
@@ -110,8 +112,8 @@ void prom_histogram(struct obuf *ob, const char *name, const char *const *labels
     }
     obuf_printf(ob, "%s_sum", name);
     put_labels(ob, labels, NULL, NULL);
-    obuf_printf(ob, " %.6f\n", (double)h->sum_us / 1e6);
+    obuf_printf(ob, " %.6f\n", (double)__atomic_load_n(&h->sum_us, __ATOMIC_RELAXED) / 1e6);
     obuf_printf(ob, "%s_count", name);
     put_labels(ob, labels, NULL, NULL);
-    obuf_printf(ob, " %" PRIu64 "\n", h->count);
+    obuf_printf(ob, " %" PRIu64 "\n", cumulative);
 }

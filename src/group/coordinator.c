@@ -191,7 +191,9 @@ static void heap_delete(struct group_coordinator *c, struct group *g) {
 static void on_timer(void *arg);
 
 /* (Re)arms the single timer for the earliest deadline, or an idle tick.
- * Cancelling first frees a slot, so the add cannot find the table full. */
+ * The timer lands on the calling event loop, whose table may be full even
+ * though the cancel freed a slot on another loop's: then deadlines wait
+ * for the next group request, which re-arms. */
 static void arm_timer(struct group_coordinator *c) {
     struct broker *b = c->b;
     uint64_t now = group_now_us();

@@ -639,6 +639,9 @@ static void respond_remote(struct net_request *req, struct obuf *resp, uint8_t r
     if (resp) {
         req->response = *resp;
         obuf_init(resp, resp->limit);
+        /* Counted now: a fetch on another loop sizes its descriptor share
+         * from this before the owner applies the answer. */
+        req->conn->inbox_files += req->response.files_len;
     }
     req->remote = remote;
     req->inbox_next = NULL;
@@ -724,6 +727,7 @@ void net_respond_close_local(struct net_request *req) {
 
 const char *net_conn_peer(const struct net_conn *conn) { return conn->peer; }
 
+/* Called by handlers (lock held): inbox_files is the lock's. */
 uint32_t net_conn_file_ranges_queued(const struct net_conn *conn) {
-    return __atomic_load_n(&conn->out_files, __ATOMIC_RELAXED);
+    return __atomic_load_n(&conn->out_files, __ATOMIC_RELAXED) + conn->inbox_files;
 }

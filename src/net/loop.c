@@ -209,13 +209,29 @@ static void hand_over(struct net_loop *to, int fd, const char *peer) {
     a->next = NULL;
     a->fd = fd;
     snprintf(a->peer, sizeof(a->peer), "%s", peer);
-    net_lock(to);
+    pthread_mutex_lock(&to->adopt_lock);
     if (to->adopt_tail) to->adopt_tail->next = a;
     else to->adopt_head = a;
     to->adopt_tail = a;
-    bool was_pending = atomic_exchange_explicit(&to->inbox_pending, true, memory_order_relaxed);
-    net_unlock(to);
-    if (!was_pending) net_loop_wake(to);
+    pthread_mutex_unlock(&to->adopt_lock);
+    if (!atomic_exchange_explicit(&to->adopt_pending, true, memory_order_acq_rel)) net_loop_wake(to);
+}
+
+/* On the loop's own thread: registers the connections handed over. The
+ * flag is cleared before the list is taken, so a hand-over racing with
+ * this either lands in the list taken now or sets the flag (and wakes). */
+static void adopt_pending_conns(struct net_loop *loop) {
+    if (!atomic_exchange_explicit(&loop->adopt_pending, false, memory_order_acq_rel)) return;
+    pthread_mutex_lock(&loop->adopt_lock);
+    struct net_adopt *a = loop->adopt_head;
+    loop->adopt_head = loop->adopt_tail = NULL;
+    pthread_mutex_unlock(&loop->adopt_lock);
+    while (a) {
+        struct net_adopt *next = a->next;
+        adopt(loop, a->fd, a->peer);
+        free(a);
+        a = next;
+    }
 }
 
 static void accept_some(struct net_loop *loop) {
@@ -310,6 +326,8 @@ static struct net_loop *loop_create(struct net_group *g, uint32_t index, const s
     loop->on_abort = on_abort;
     loop->ctx = ctx;
     atomic_init(&loop->inbox_pending, false);
+    atomic_init(&loop->adopt_pending, false);
+    pthread_mutex_init(&loop->adopt_lock, NULL);
     net_timers_init(&loop->timers);
     g->loops[index] = loop;
     g->count = index + 1;  /* so destroy finds it even if the rest fails */
@@ -343,6 +361,7 @@ struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on
     if (!g) return NULL;
     pthread_mutex_init(&g->lock, NULL);
     atomic_init(&g->connections, 0);
+    atomic_init(&g->running, false);
     g->listen_fd = -1;
     for (uint32_t i = 0; i < count; i++) {
         if (!loop_create(g, i, cfg, on_request, on_abort, ctx)) goto fail;
@@ -385,6 +404,7 @@ static uint32_t watch_epoll_events(uint32_t events) {
 
 int net_watch_add(struct net_loop *loop, int fd, uint32_t events, net_watch_fn fn, void *ctx) {
     NET_ASSERT(fd >= 0 && fn);
+    NET_ASSERT_MAY_TOUCH_TABLES(loop);
     for (int i = 0; i < NET_WATCHES_MAX; i++) {
         struct net_watch *w = &loop->watches[i];
         if (w->fd >= 0) continue;
@@ -397,6 +417,7 @@ int net_watch_add(struct net_loop *loop, int fd, uint32_t events, net_watch_fn f
 }
 
 int net_watch_modify(struct net_loop *loop, int id, uint32_t events) {
+    NET_ASSERT_MAY_TOUCH_TABLES(loop);
     NET_ASSERT(id >= 0 && id < NET_WATCHES_MAX && loop->watches[id].fd >= 0);
     struct epoll_event ev = {.events = watch_epoll_events(events), .data.ptr = &loop->watches[id]};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, loop->watches[id].fd, &ev) != 0) {
@@ -409,6 +430,7 @@ int net_watch_modify(struct net_loop *loop, int id, uint32_t events) {
 /* An event already fetched for this slot in the current batch finds it
  * free (or reused: a spurious, harmless readiness for a non-blocking fd). */
 void net_watch_remove(struct net_loop *loop, int id) {
+    NET_ASSERT_MAY_TOUCH_TABLES(loop);
     if (id < 0 || id >= NET_WATCHES_MAX || loop->watches[id].fd < 0) return;
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, loop->watches[id].fd, NULL);
     loop->watches[id] = (struct net_watch){.fd = -1};
@@ -441,9 +463,7 @@ static void dispatch(struct net_loop *loop, const struct epoll_event *ev) {
 void net_inbox_apply(struct net_loop *loop) {
     net_lock(loop);
     struct net_request *req = loop->inbox_head;
-    struct net_adopt *adopts = loop->adopt_head;
     loop->inbox_head = loop->inbox_tail = NULL;
-    loop->adopt_head = loop->adopt_tail = NULL;
     atomic_store_explicit(&loop->inbox_pending, false, memory_order_relaxed);
     /* Applied with the lock held: a remote answer to a request whose
      * connection closes meanwhile would otherwise race with the aborts. */
@@ -452,6 +472,7 @@ void net_inbox_apply(struct net_loop *loop) {
         uint8_t remote = req->remote;
         req->inbox_next = NULL;
         req->remote = NET_REMOTE_NONE_YET;
+        req->conn->inbox_files -= req->response.files_len;
         if (remote == NET_REMOTE_CLOSE) {
             net_respond_close_local(req);
         } else if (remote == NET_REMOTE_NO_RESPONSE) {
@@ -464,12 +485,6 @@ void net_inbox_apply(struct net_loop *loop) {
         req = next;
     }
     net_unlock(loop);
-    while (adopts) {
-        struct net_adopt *next = adopts->next;
-        adopt(loop, adopts->fd, adopts->peer);
-        free(adopts);
-        adopts = next;
-    }
 }
 
 /* ---- running ---- */
@@ -481,17 +496,17 @@ static void group_stop(struct net_group *g) {
     }
 }
 
+/* The lock is taken only for work that needs it (due timers, answers from
+ * other loops, callbacks): a loop with only socket I/O to do never waits
+ * for a slow handler elsewhere. */
 static int loop_run_one(struct net_loop *loop) {
     struct epoll_event events[NET_EPOLL_EVENTS_MAX];
     int rc = 0;
     current_loop = loop;
     while (!atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
-        int timeout = 0;
-        if (loop->todo_len == 0 && !atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed)) {
-            net_lock(loop);
-            timeout = net_timers_wait_ms(&loop->timers, net_now_us());
-            net_unlock(loop);
-        }
+        bool posted = atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed) ||
+                      atomic_load_explicit(&loop->adopt_pending, memory_order_relaxed);
+        int timeout = loop->todo_len || posted ? 0 : net_timers_wait_ms(&loop->timers, net_now_us());
         int n = epoll_wait(loop->epfd, events, NET_EPOLL_EVENTS_MAX, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -501,10 +516,14 @@ static int loop_run_one(struct net_loop *loop) {
             break;
         }
         for (int i = 0; i < n; i++) dispatch(loop, &events[i]);
+        adopt_pending_conns(loop);
         if (atomic_load_explicit(&loop->inbox_pending, memory_order_relaxed)) net_inbox_apply(loop);
-        net_lock(loop);
-        net_timers_run(&loop->timers, net_now_us());
-        net_unlock(loop);
+        uint64_t now = net_now_us();
+        if (net_timers_due(&loop->timers, now)) {
+            net_lock(loop);
+            net_timers_run(&loop->timers, now);
+            net_unlock(loop);
+        }
         todo_run(loop);
     }
     current_loop = NULL;
@@ -513,10 +532,6 @@ static int loop_run_one(struct net_loop *loop) {
 
 static void *loop_thread(void *arg) {
     struct net_loop *loop = arg;
-    /* Signals (SIGTERM, SIGINT) are for the thread that started the broker. */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     return loop_run_one(loop) == 0 ? NULL : loop;
 }
 
@@ -524,6 +539,18 @@ int net_loop_run(struct net_loop *loop) {
     struct net_group *g = loop->group;
     NET_ASSERT(loop == g->loops[0]);
     int rc = 0;
+    /* Stop requests (SIGINT, SIGTERM...) go to the thread that started the
+     * broker; the loops inherit the mask from here, so no signal reaches
+     * them before they could block it. Fault signals stay unblocked, so a
+     * crash on a loop still gets its sanitizer report. */
+    sigset_t stops, saved;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    sigaddset(&stops, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &stops, &saved);
+    atomic_store_explicit(&g->running, true, memory_order_relaxed);
     for (uint32_t i = 1; i < g->count; i++) {
         struct net_loop *l = g->loops[i];
         int err = pthread_create(&l->thread, NULL, loop_thread, l);
@@ -535,6 +562,7 @@ int net_loop_run(struct net_loop *loop) {
         }
         l->thread_started = true;
     }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (rc == 0) rc = loop_run_one(loop);
     group_stop(g);
     for (uint32_t i = 1; i < g->count; i++) {
@@ -547,6 +575,7 @@ int net_loop_run(struct net_loop *loop) {
     }
     for (uint32_t i = 0; i < g->count; i++)
         atomic_store_explicit(&g->loops[i]->stop_requested, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->running, false, memory_order_relaxed);
     return rc;
 }
 
@@ -571,6 +600,7 @@ void net_loop_wake(struct net_loop *loop) {
 }
 
 static void loop_free(struct net_loop *loop) {
+    pthread_mutex_destroy(&loop->adopt_lock);
     if (loop->wake_fd >= 0) close(loop->wake_fd);
     if (loop->epfd >= 0) close(loop->epfd);
     net_timers_free(&loop->timers);
@@ -591,6 +621,7 @@ void net_loop_destroy(struct net_loop *loop) {
             struct net_loop *l = g->loops[i];
             if (!l) continue;
             current_loop = l;
+            adopt_pending_conns(l);
             net_inbox_apply(l);
             while (l->conns_head) {
                 net_conn_close(l->conns_head, LOG_LEVEL_DEBUG, "shutdown");
@@ -638,7 +669,7 @@ static void stats_add(struct net_stats *out, const struct net_loop *l) {
     out->bytes_out += LOAD(s->bytes_out);
     out->read_pauses += LOAD(s->read_pauses);
     out->connections += LOAD(s->connections);
-    out->timers += LOAD(l->timers.len);
+    out->timers += LOAD(l->timers.armed);
     out->output_bytes_queued += LOAD(l->out_bytes_total);
     uint64_t max = LOAD(s->output_bytes_queued_max);
     if (max > out->output_bytes_queued_max) out->output_bytes_queued_max = max;

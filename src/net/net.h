@@ -86,7 +86,8 @@ uint32_t net_loop_count(const struct net_loop *loop);
 int net_loop_run(struct net_loop *loop);
 /* Safe from signal handlers and other threads. */
 void net_loop_stop(struct net_loop *loop);
-/* Safe from other threads: makes the home loop run its timers now. */
+/* Safe from other threads: wakes the home loop (only), which then runs
+ * what is due. */
 void net_loop_wake(struct net_loop *loop);
 /* Closes every connection of every loop (aborting pending requests) and
  * frees the group; not while it runs. */
@@ -132,13 +133,14 @@ void net_watch_remove(struct net_loop *loop, int id);
 
 /* Connection facts for logging and metrics. */
 const char *net_conn_peer(const struct net_conn *conn);
-/* File ranges in this connection's answered-but-unsent responses. */
+/* File ranges in this connection's answered-but-unsent responses (from a
+ * callback: answers still in an inbox count too). */
 uint32_t net_conn_file_ranges_queued(const struct net_conn *conn);
 uint32_t net_loop_connection_count(const struct net_loop *loop);
 
 /* Counters since net_loop_create, for metrics, summed over the group's
- * loops (each loop writes its own with relaxed atomic stores, so reading
- * them from a callback on any loop is safe). */
+ * loops (each loop writes its own with relaxed atomic stores, so they may
+ * be read from any thread at any time). */
 struct net_stats {
     uint64_t connections_accepted;   /* sockets accepted and kept */
     uint64_t connections_rejected;   /* closed at once: over max_connections */

@@ -127,12 +127,16 @@ struct net_timers {
     uint32_t len;           /* armed timers = heap entries */
     uint32_t free_len;
     uint64_t next_seq;
+    uint64_t next_deadline_us;  /* published for lock-free reads: UINT64_MAX when none */
+    uint32_t armed;             /* len, published for the counters */
 };
 
 void net_timers_init(struct net_timers *t);
 void net_timers_free(struct net_timers *t);
-/* Milliseconds until the next deadline, rounded up, for epoll_wait; -1 if none. */
+/* Milliseconds until the next deadline, rounded up, for epoll_wait; -1 if
+ * none. This and net_timers_due read the published deadline: no lock. */
 int net_timers_wait_ms(const struct net_timers *t, uint64_t now_us);
+bool net_timers_due(const struct net_timers *t, uint64_t now_us);
 /* Runs the timers due at now_us; a timer added meanwhile waits for the next
  * call even when already due, so a callback re-arming itself cannot spin. */
 void net_timers_run(struct net_timers *t, uint64_t now_us);
@@ -179,6 +183,7 @@ struct net_conn {
     struct net_request *close_at;  /* first request answered by net_respond_close */
     uint64_t out_bytes;           /* response memory bytes queued */
     uint32_t out_files;           /* file ranges (each holding a descriptor) queued */
+    uint32_t inbox_files;         /* file ranges of answers waiting in the inbox (handler lock) */
 
     struct net_out_cursor out;    /* how far the head response has been written */
 
@@ -205,6 +210,7 @@ struct net_group {
     uint32_t count;
     struct net_loop *loops[LIMIT_NET_LOOPS_MAX];  /* [0] is the home loop */
     atomic_uint connections;      /* open in all loops, for max_connections */
+    atomic_bool running;          /* between net_loop_run's start and its last join */
     uint32_t next_loop;           /* round-robin for accepted connections (home loop only) */
     int listen_fd;
     int port;
@@ -240,14 +246,19 @@ struct net_loop {
     struct net_stats stats;
     uint64_t out_bytes_total;     /* response memory queued on this loop's connections */
 
-    /* Under the handler lock: answers given on other loops and connections
-     * accepted for this one, applied by this loop (inbox_apply). Intrusive
-     * lists, so bounded without a limit of their own: a request is in at
-     * most one inbox once (LIMIT_INFLIGHT_PER_CONN per connection), an
-     * adoption is a connection counted against max.connections. */
+    /* Under the handler lock: answers given on other loops, applied by this
+     * loop (net_inbox_apply). Under adopt_lock (never the handler lock, so
+     * accepting does not wait for a slow handler): connections accepted for
+     * this loop. Intrusive lists, so bounded without a limit of their own: a
+     * request is in at most one inbox once (LIMIT_INFLIGHT_PER_CONN per
+     * connection), an adoption is a connection counted against
+     * max.connections. The flags are hints read without a lock; whoever
+     * sets one from false writes the wake fd. */
     struct net_request *inbox_head, *inbox_tail;
+    atomic_bool inbox_pending;
+    pthread_mutex_t adopt_lock;
     struct net_adopt *adopt_head, *adopt_tail;
-    atomic_bool inbox_pending;    /* a hint read without the lock; the wake fd makes it timely */
+    atomic_bool adopt_pending;
     pthread_t thread;             /* loops other than the home loop, while running */
     bool thread_started;
 };
@@ -257,10 +268,13 @@ struct net_loop {
 void net_lock(struct net_loop *loop);
 void net_unlock(struct net_loop *loop);
 bool net_lock_held(void);
+/* Timer and watch tables may be touched from callbacks, or by anyone while
+ * the group does not run (setting up, tearing down). */
+#define NET_ASSERT_MAY_TOUCH_TABLES(loop) \
+    NET_ASSERT(net_lock_held() || !atomic_load_explicit(&(loop)->group->running, memory_order_relaxed))
 /* The loop whose thread this is, NULL outside a running loop. */
 struct net_loop *net_loop_current(void);
-/* Applies answers from other loops and adopts handed-over connections;
- * with the lock held (it takes it). */
+/* Applies answers from other loops (takes the handler lock). */
 void net_inbox_apply(struct net_loop *loop);
 
 /* Accepted socket -> connection registered with epoll; closes fd on failure.

@@ -13,7 +13,12 @@
  *
  * Each loop has its own table, touched with the handler lock held. An id
  * is generation << 32 | loop << 24 | (slot + 1), so a callback on any
- * loop can cancel a timer another loop armed.
+ * loop can cancel a timer another loop armed. The nearest deadline is also
+ * published in an atomic, so a loop computes its epoll timeout and sees
+ * whether anything is due without the lock: a slow handler on one loop
+ * must not stop the others' socket I/O. Timers are only added on the
+ * calling loop, so the published value is never later than the truth; a
+ * cancel from another loop can leave it early, which costs one wake-up.
  */
 #include <limits.h>
 #include <string.h>
@@ -27,7 +32,16 @@ _Static_assert(LIMIT_NET_TIMERS_MAX < (1u << 24), "slot + 1 must fit below the l
 #define TIMER_ID_SLOT_MASK 0xffffffu
 #define TIMER_ID_LOOP_SHIFT 24
 
-void net_timers_init(struct net_timers *t) { memset(t, 0, sizeof(*t)); }
+static void publish_next(struct net_timers *t) {
+    uint64_t next = t->len ? t->slots[t->heap[0]].deadline_us : UINT64_MAX;
+    __atomic_store_n(&t->next_deadline_us, next, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->armed, t->len, __ATOMIC_RELAXED);
+}
+
+void net_timers_init(struct net_timers *t) {
+    memset(t, 0, sizeof(*t));
+    publish_next(t);
+}
 
 void net_timers_free(struct net_timers *t) {
     free(t->slots);
@@ -88,6 +102,7 @@ static void timer_release(struct net_timers *t, uint32_t slot) {
     t->slots[slot].fn = NULL;
     t->slots[slot].ctx = NULL;
     t->free_slots[t->free_len++] = slot;
+    publish_next(t);
 }
 
 static bool timers_grow(struct net_timers *t) {
@@ -113,6 +128,7 @@ static bool timers_grow(struct net_timers *t) {
 }
 
 uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn, void *ctx) {
+    NET_ASSERT_MAY_TOUCH_TABLES(loop);
     struct net_loop *here = net_loop_current();
     if (here && here->group == loop->group) loop = here;
     struct net_timers *t = &loop->timers;
@@ -132,10 +148,12 @@ uint64_t net_timer_add(struct net_loop *loop, uint64_t delay_ms, net_timer_fn fn
     t->heap[t->len] = slot;
     t->len++;
     heap_up(t, t->len - 1);
+    publish_next(t);
     return ((uint64_t)s->gen << 32) | ((uint64_t)loop->index << TIMER_ID_LOOP_SHIFT) | ((uint64_t)slot + 1);
 }
 
 void net_timer_cancel(struct net_loop *loop, uint64_t id) {
+    NET_ASSERT_MAY_TOUCH_TABLES(loop);
     uint32_t index = (uint32_t)(id >> TIMER_ID_LOOP_SHIFT) & 0xffu;
     if (index >= loop->group->count) return;
     struct net_timers *t = &loop->group->loops[index]->timers;
@@ -148,12 +166,16 @@ void net_timer_cancel(struct net_loop *loop, uint64_t id) {
 }
 
 int net_timers_wait_ms(const struct net_timers *t, uint64_t now_us) {
-    if (t->len == 0) return -1;
-    uint64_t deadline = t->slots[t->heap[0]].deadline_us;
+    uint64_t deadline = __atomic_load_n(&t->next_deadline_us, __ATOMIC_RELAXED);
+    if (deadline == UINT64_MAX) return -1;
     if (deadline <= now_us) return 0;
     /* Rounded up: waking a little early would find nothing due and spin. */
     uint64_t ms = (deadline - now_us + 999) / 1000;
     return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+bool net_timers_due(const struct net_timers *t, uint64_t now_us) {
+    return __atomic_load_n(&t->next_deadline_us, __ATOMIC_RELAXED) <= now_us;
 }
 
 void net_timers_run(struct net_timers *t, uint64_t now_us) {
