@@ -8,9 +8,9 @@
  * and then sets state to JOB_DONE under the cleaner's mutex; the loop reads
  * them only after seeing JOB_DONE. A job goes through the threads twice:
  *   CLEAN_PHASE_REWRITE     map, rewrite into .cleaned files, fdatasync
- *                           them, then commit: rename them to .swap and
- *                           fsync the directory (unless the loop
- *                           invalidated the job first);
+ *                           them, then commit: rename them to .swap,
+ *                           each followed by a directory fsync (unless
+ *                           the loop invalidated the job first);
  *   (loop)                  the swap proper: cheap renames, no sync;
  *   CLEAN_PHASE_CHECKPOINT  cleaner-offset-checkpoint written atomically,
  *                           whose directory sync also makes the loop's
@@ -71,7 +71,7 @@ struct cleaner_job {
     uint32_t ngroups;
     int64_t clean_end;             /* the next first dirty offset */
     int rc;                        /* 0 or -errno; the cleaned files are discarded unless 0 */
-    bool committed;                /* .swap files exist (all of them durable when rc is 0) */
+    bool committed;                /* .swap files exist (all of them, durable, when rc is 0) */
     uint64_t bytes_read, bytes_written, records_removed, busy_ms;
     uint64_t commit_us;            /* the thread's renames + directory sync */
 

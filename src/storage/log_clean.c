@@ -12,7 +12,7 @@
  *       segments whose base offsets lie in [B, E), written and fdatasynced
  *       by the thread. Not yet part of the log: removed at open.
  *   <B>.<E>.log.swap            the same file once the thread committed to
- *       it (rename, then one fsync of the directory for all groups), which
+ *       it (rename, then fsync of the directory, group by group), which
  *       it does only while the loop has not removed any of the job's
  *       segments; from then on the loop does not remove them until it has
  *       swapped (log_clean_blocks_removal). From that moment it replaces
@@ -259,11 +259,11 @@ int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_cle
     long long swap_us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     if (rc == 0)
         log_info("storage", "log cleaned dir=%s segments_in=%u segments_out=%u bytes_in=%llu bytes_out=%llu "
-                 "records_removed=%llu first_dirty=%lld ms=%llu commit_us=%llu swap_us=%lld", log->dir,
+                 "records_removed=%llu first_dirty=%lld ms=%llu swap_us=%lld thread_commit_us=%llu", log->dir,
                  job->ngroups ? job->groups[job->ngroups - 1].first + job->groups[job->ngroups - 1].count : 0,
                  job->ngroups, (unsigned long long)before, (unsigned long long)after,
                  (unsigned long long)job->records_removed, (long long)log->first_dirty,
-                 (unsigned long long)job->busy_ms, (unsigned long long)job->commit_us, swap_us);
+                 (unsigned long long)job->busy_ms, swap_us, (unsigned long long)job->commit_us);
     return rc;
 }
 
