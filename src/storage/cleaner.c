@@ -605,10 +605,11 @@ static uint64_t mono_us(void) {
 
 /* The commit point, here rather than on the event loop, where the
  * directory syncs used to cost 13-62 ms per clean: every group's .cleaned
- * log becomes <B>.<E>.log.swap, oldest first, each rename synced. From the first rename on, a crash is
- * completed at open; the loop keeps the replaced segments (see
- * cleaner_job_blocks_removal) until its swap. Unless the loop already
- * removed one of them or the job was abandoned: then nothing is renamed. */
+ * log becomes <B>.<E>.log.swap, oldest first, each rename synced. From
+ * the first rename on, a crash is completed at open; the loop keeps the
+ * replaced segments (see cleaner_job_blocks_removal) until its swap.
+ * Unless the loop already removed one of them or the job was abandoned:
+ * then nothing is renamed. */
 static int commit(struct cleaner *c, struct cleaner_job *job) {
     pthread_mutex_lock(&c->mu);
     bool go = !job->invalidated && !job->orphaned && !atomic_load(&job->cancel);
@@ -842,6 +843,9 @@ bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir) {
     if (!job) return false;
     struct cleaner *c = job->cleaner;
     atomic_store(&job->cancel, true);
+    job->log = NULL;
+    c->jobs--;
+    c->stats.jobs_discarded += job->swapped ? 0 : 1;
     pthread_mutex_lock(&c->mu);
     if (job->state == JOB_QUEUED) unqueue(c, job);
     bool held = job->state == JOB_RUNNING || job->state == JOB_COMMITTING;
@@ -850,11 +854,12 @@ bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir) {
         job->removing = removing_dir;
     }
     pthread_mutex_unlock(&c->mu);
-    job->log = NULL;
-    c->jobs--;
-    c->stats.jobs_discarded += job->swapped ? 0 : 1;
-    c->stats.jobs_orphaned += held ? 1 : 0;
-    if (held) return true;
+    /* From here a held job belongs to its thread, which may free it at any
+     * moment: not one more access. */
+    if (held) {
+        c->stats.jobs_orphaned++;
+        return true;
+    }
     /* Not yet run, or finished: nothing of it is on a thread. A committed
      * rewrite not swapped yet keeps its .swap files (the next open
      * completes them); uncommitted ones left none. */

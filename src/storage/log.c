@@ -454,9 +454,13 @@ static void delete_oldest(struct plog *log, const char *reason) {
  * write is logged and left to the next change or open, which applies the
  * same rule from the persisted start. */
 void log_after_start_moved(struct plog *log) {
+    if (log_after_start_moved_unpersisted(log)) log_write_epochs(log);
+}
+
+bool log_after_start_moved_unpersisted(struct plog *log) {
     if (log->start_offset < log->segs[0]->base_offset) log->start_offset = log->segs[0]->base_offset;
     if (log->max_ts_offset < log->start_offset) log->max_ts_stale = true;
-    if (ecache_truncate_from_start(&log->epochs, log->start_offset)) log_write_epochs(log);
+    return ecache_truncate_from_start(&log->epochs, log->start_offset);
 }
 
 /* Whether the oldest segment is due for deletion, and why. */

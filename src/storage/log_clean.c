@@ -162,19 +162,33 @@ static void retire_file(void *ctx, const char *path) { cleaner_defer_unlink(ctx,
  * nothing survived). Returns -errno; the old segments are out of the
  * array whatever happens (the caller poisons the log on failure and the
  * next open completes the swap from the .swap file). */
+/* Where the loop's part of a swap spends its time (µs), for the log line. */
+struct swap_timing {
+    uint64_t retire_us, rename_us, open_us, other_us;
+};
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, const struct clean_group *g, uint32_t idx,
-                      struct segment **opened) {
+                      struct segment **opened, struct swap_timing *t) {
     char swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
     clean_file_name(swap, g->base, g->end, ".log", CLEAN_SWAP_SUFFIX);
     fio_segment_name(final, g->base, ".log");
     *opened = NULL;
     int rc = 0;
+    uint64_t t0 = now_us();
     /* Renamed away now, unlinked by a cleaner thread later: freeing the
      * blocks of a large file costs milliseconds, which the loop must not pay. */
     for (uint32_t k = 0; k < g->count; k++) {
         int rrc = segment_retire(log->segs[idx + k], retire_file, cleaner);
         if (rc == 0) rc = rrc;
     }
+    uint64_t t1 = now_us();
+    t->retire_us += t1 - t0;
     /* An old file still in place must not meet the new segment under its
      * final name: leave the .swap for the next open to complete (the
      * caller poisons the log). */
@@ -188,6 +202,8 @@ static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, cons
      * .swap. No sync at all on the event loop. */
     if (g->bytes_out > 0) rc = renameat(dirfd, swap, dirfd, final) != 0 ? -errno : 0;
     else rc = unlinkat(dirfd, swap, 0) != 0 ? -errno : 0;
+    uint64_t t2 = now_us();
+    t->rename_us += t2 - t1;
     if (rc == 0 && g->bytes_out > 0) {
         /* The thread wrote the indexes: the cheap check suffices, and a
          * failing one falls back to the full check, which rebuilds them. */
@@ -197,14 +213,17 @@ static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, cons
             log_warn("storage", "cleaned segment's indexes rebuilt dir=%s base_offset=%lld", log->dir,
                      (long long)g->base);
     }
+    t->open_us += now_us() - t2;
     return rc;
 }
 
 /* The swap proper, on the loop: renames and opens only (the thread
  * synced everything that must be durable before, and syncs the rest
  * after). */
-static int apply(struct plog *log, struct cleaner_job *job) {
+static int apply(struct plog *log, struct cleaner_job *job, struct swap_timing *t) {
+    uint64_t t0 = now_us();
     int dirfd = log_open_dirfd(log);
+    t->other_us += now_us() - t0;
     if (dirfd < 0) return dirfd;
     int rc = 0;
     uint32_t removed = 0; /* entries gone from log->segs so far */
@@ -212,19 +231,23 @@ static int apply(struct plog *log, struct cleaner_job *job) {
         const struct clean_group *g = &job->groups[gi];
         uint32_t idx = g->first - removed;
         struct segment *ns;
-        rc = swap_group(log, dirfd, job->cleaner, g, idx, &ns);
+        rc = swap_group(log, dirfd, job->cleaner, g, idx, &ns, t);
         uint32_t put = ns ? 1 : 0;
         if (ns) log->segs[idx] = ns;
         memmove(log->segs + idx + put, log->segs + idx + g->count, (log->nsegs - idx - g->count) * sizeof(*log->segs));
         log->nsegs -= g->count - put;
         removed += g->count - put;
     }
+    uint64_t t1 = now_us();
     close(dirfd);
     job->swapped = true;
     log->max_ts_stale = true;
-    log_after_start_moved(log);
+    /* A clean that emptied the first group moves the start: the epochs
+     * below it go in memory; persisting them would be a sync here. */
+    log_after_start_moved_unpersisted(log);
     if (rc != 0) log_poison(log, rc, "clean_swap");
     else log->first_dirty = job->clean_end;
+    t->other_us += now_us() - t1;
     return rc;
 }
 
@@ -251,19 +274,21 @@ int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_cle
         after += job->groups[i].bytes_out;
         for (uint32_t k = 0; k < job->groups[i].count; k++) before += job->segs[job->groups[i].first + k].size;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = apply(log, job);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    struct swap_timing t = {0};
+    uint64_t t0 = now_us();
+    int rc = apply(log, job, &t);
     /* The swap is the part that runs on the event loop: worth watching. */
-    long long swap_us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    uint64_t swap_us = now_us() - t0;
     if (rc == 0)
         log_info("storage", "log cleaned dir=%s segments_in=%u segments_out=%u bytes_in=%llu bytes_out=%llu "
-                 "records_removed=%llu first_dirty=%lld ms=%llu swap_us=%lld thread_commit_us=%llu", log->dir,
+                 "records_removed=%llu first_dirty=%lld ms=%llu swap_us=%llu thread_commit_us=%llu "
+                 "swap_retire_us=%llu swap_rename_us=%llu swap_open_us=%llu swap_other_us=%llu", log->dir,
                  job->ngroups ? job->groups[job->ngroups - 1].first + job->groups[job->ngroups - 1].count : 0,
                  job->ngroups, (unsigned long long)before, (unsigned long long)after,
                  (unsigned long long)job->records_removed, (long long)log->first_dirty,
-                 (unsigned long long)job->busy_ms, swap_us, (unsigned long long)job->commit_us);
+                 (unsigned long long)job->busy_ms, (unsigned long long)swap_us, (unsigned long long)job->commit_us,
+                 (unsigned long long)t.retire_us, (unsigned long long)t.rename_us, (unsigned long long)t.open_us,
+                 (unsigned long long)t.other_us);
     return rc;
 }
 

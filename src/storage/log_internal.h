@@ -70,6 +70,11 @@ void log_poison(struct plog *log, int rc, const char *what);
 /* Keeps the start offset at or above the first segment and the leader
  * epochs in line after segments were removed from the front. */
 void log_after_start_moved(struct plog *log);
+/* The same without writing leader-epoch-checkpoint (an fsync): for the
+ * cleaner's swap on the event loop. Safe because open trims the epochs
+ * from the start it finds, and any later write writes the trimmed cache.
+ * True when the epochs changed. */
+bool log_after_start_moved_unpersisted(struct plog *log);
 
 /* Small "version\noffset\n" files (log-start-offset,
  * cleaner-offset-checkpoint): -ENOENT when absent, -EUCLEAN when not in
