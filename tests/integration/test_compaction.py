@@ -432,8 +432,9 @@ def delete_topic_or_stop_during_clean_does_not_wait_for_the_cleaner():
     Then a clean stop in the middle of a clean: no leak, no stray file
     after the next start."""
     from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic
-    # ~100 KB/s: a clean of ~3 MB lasts long past the deletion.
-    overrides = dict(FAST_CLEANER, **{"log.cleaner.io.max.bytes.per.second": 100000})
+    # 1 MB/s: the map pass reads the ~3 MB in ~3 s, then the rewrite
+    # (which writes the .cleaned files) lasts ~3 s more, past the deletion.
+    overrides = dict(FAST_CLEANER, **{"log.cleaner.io.max.bytes.per.second": 1000000})
     with Broker(overrides=overrides) as b:
         for deleter in ("ck", "kp"):
             topic = unique_topic("del-" + deleter)
@@ -441,7 +442,8 @@ def delete_topic_or_stop_during_clean_does_not_wait_for_the_cleaner():
             wait_for(lambda: any(f.endswith(".cleaned") for f in os.listdir(d)), timeout=30, interval=0.05,
                      what="a clean of %s to start" % topic)
             if deleter == "ck":
-                admin(b.bootstrap).delete_topics([topic])[topic].result(timeout=30)
+                a = admin(b.bootstrap)  # kept referenced until the result is in
+                a.delete_topics([topic])[topic].result(timeout=30)
             else:
                 ka = KafkaAdminClient(bootstrap_servers=b.bootstrap)
                 try:
