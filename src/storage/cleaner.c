@@ -175,6 +175,7 @@ struct cleaner {
     uint32_t nunlinks;
     bool stop;
     uint32_t jobs;                /* jobs owned by logs (loop only) */
+    uint32_t running;             /* jobs held by threads (under mu) */
     uint64_t map_slots;           /* per job */
     /* Candidates of the current housekeeping pass, dirtiest first (loop only). */
     struct plog **cand;
@@ -740,6 +741,7 @@ static void *cleaner_thread(void *arg) {
         c->queue = job->next;
         job->next = NULL;
         job->state = JOB_RUNNING;
+        c->running++;
         pthread_mutex_unlock(&c->mu);
         if (atomic_load(&job->cancel)) job->rc = -ECANCELED;
         else if (job->phase == CLEAN_PHASE_REWRITE) run_job(c, job);
@@ -749,9 +751,11 @@ static void *cleaner_thread(void *arg) {
             pthread_mutex_unlock(&c->mu);
             release_orphan(job);
             pthread_mutex_lock(&c->mu);
+            c->running--;
             continue;
         }
         job->state = JOB_DONE;
+        c->running--;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -961,6 +965,13 @@ void cleaner_tick_end(struct cleaner *c, int64_t now_ms) {
 
 void cleaner_get_stats(struct cleaner *c, struct cleaner_stats *out) { *out = c->stats; }
 bool cleaner_busy(struct cleaner *c) { return c->jobs > 0; }
+
+uint32_t cleaner_jobs_running(struct cleaner *c) {
+    pthread_mutex_lock(&c->mu);
+    uint32_t n = c->running;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
 
 /* ------------------------------------------------------------ file names */
 

@@ -67,6 +67,8 @@ void cleaner_tick_end(struct cleaner *c, int64_t now_ms);
 void cleaner_get_stats(struct cleaner *c, struct cleaner_stats *out);
 /* Whether any job is queued, running or waiting for its swap. */
 bool cleaner_busy(struct cleaner *c);
+/* Jobs a thread is working on right now, abandoned ones included. */
+uint32_t cleaner_jobs_running(struct cleaner *c);
 
 /* Called by plog_close / plog_remove: cancels the log's job without
  * waiting for its thread (which may be in the middle of a read, a write

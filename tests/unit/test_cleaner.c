@@ -278,8 +278,18 @@ static void test_max_compaction_lag(void) {
     cleaner_destroy(c);
 }
 
+/* Until the thread has taken the queued job (bounded). */
+static bool wait_running(struct cleaner *c) {
+    for (int i = 0; i < 4000; i++) {
+        if (cleaner_jobs_running(c) == 1) return true;
+        usleep(5000);
+    }
+    return false;
+}
+
 /* A clean throttled to a crawl is cancelled by closing its log: the close
- * returns promptly and no .cleaned file stays. */
+ * returns while the thread still holds the job (it does not wait for it),
+ * and once the thread has finished no .cleaned / .swap / .tmp file stays. */
 static void test_close_cancels(void) {
     fresh("cancel");
     struct log_config cfg = compact_cfg();
@@ -290,7 +300,7 @@ static void test_close_cancels(void) {
     struct cleaner *c = new_cleaner(1 << 20, 2000);
     tick(c, log, 0);
     CHECK(cleaner_busy(c));
-    usleep(100 * 1000);
+    CHECK(wait_running(c));
     plog_close(log);
     CHECK(!cleaner_busy(c));
     /* The close did not wait for the thread: it still held the job. */
@@ -317,7 +327,7 @@ static void test_remove_while_cleaning(void) {
     struct cleaner *c = new_cleaner(1 << 20, 2000);
     tick(c, log, 0);
     CHECK(cleaner_busy(c));
-    usleep(100 * 1000);
+    CHECK(wait_running(c));
     CHECK_EQ_INT(plog_remove(log), 0);
     struct cleaner_stats st;
     cleaner_get_stats(c, &st);
