@@ -293,6 +293,7 @@ static void housekeep_topic(void *opaque, struct topic *t) {
 
 static void housekeeping(void *opaque) {
     struct broker *b = opaque;
+    uint64_t t0_us = net_now_us();
     struct housekeeping_pass pass = {b, net_wall_ms(), false};
     if (pass.now_ms - b->last_retention_check_ms >= b->cfg.log_retention_check_interval_ms) {
         pass.retention_due = true;
@@ -301,6 +302,8 @@ static void housekeeping(void *opaque) {
     if (b->cleaner) cleaner_tick_begin(b->cleaner);
     topic_each(b, housekeep_topic, &pass);
     if (b->cleaner) cleaner_tick_end(b->cleaner, pass.now_ms);
+    /* The pass runs under the handler lock: every loop's requests wait for it. */
+    log_debug("broker", "housekeeping held the handler lock us=%llu", (unsigned long long)(net_now_us() - t0_us));
     b->housekeeping_timer = net_timer_add(b->loop, HOUSEKEEPING_INTERVAL_MS, housekeeping, b);
 }
 

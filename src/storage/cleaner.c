@@ -170,12 +170,12 @@ struct cleaner {
     int32_t nthreads;
     pthread_mutex_t mu;
     pthread_cond_t work;          /* a job was queued, or stop */
-    pthread_cond_t done;          /* a job left JOB_RUNNING */
     struct cleaner_job *queue;    /* JOB_QUEUED jobs, oldest first */
     char **unlinks;               /* retired segment files the threads remove */
     uint32_t nunlinks;
     bool stop;
     uint32_t jobs;                /* jobs owned by logs (loop only) */
+    uint32_t running;             /* jobs held by threads (under mu) */
     uint64_t map_slots;           /* per job */
     /* Candidates of the current housekeeping pass, dirtiest first (loop only). */
     struct plog **cand;
@@ -271,12 +271,11 @@ static int reader_next(struct seg_reader *r, const uint8_t **batch, struct rb_he
     return 1;
 }
 
-static int reader_open(struct seg_reader *r, const char *dir, const struct clean_segment *s) {
-    char name[FIO_SEGMENT_NAME_BYTES], path[4096];
+static int reader_open(struct seg_reader *r, int dirfd, const struct clean_segment *s) {
+    char name[FIO_SEGMENT_NAME_BYTES];
     fio_segment_name(name, s->base, ".log");
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
     *r = (struct seg_reader){.size = s->size, .cap = CLEANER_IO_BUFFER_BYTES};
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    r->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) return -errno;
     if (!(r->buf = malloc(r->cap))) {
         close(r->fd);
@@ -388,7 +387,7 @@ static int build_map(struct cleaner *c, struct cleaner_job *job, struct dedupe_m
     for (uint32_t i = 0; i < job->nsegs; i++) {
         if (job->segs[i].end <= job->first_dirty) continue;
         struct seg_reader rd;
-        int rc = reader_open(&rd, job->dir, &job->segs[i]);
+        int rc = reader_open(&rd, job->dirfd, &job->segs[i]);
         if (rc != 0) return rc;
         const uint8_t *batch;
         struct rb_header h;
@@ -472,7 +471,7 @@ static int clean_batch(struct cleaner *c, struct cleaner_job *job, const struct 
 static int clean_segment_into(struct cleaner *c, struct cleaner_job *job, const struct dedupe_map *m,
                               struct scratch *sc, const struct clean_segment *s) {
     struct seg_reader rd;
-    int rc = reader_open(&rd, job->dir, s);
+    int rc = reader_open(&rd, job->dirfd, s);
     if (rc != 0) return rc;
     int64_t mtime = segment_mtime_ms(rd.fd);
     bool drop_tombstones = mtime >= 0 && job->now_ms - mtime > job->delete_retention_ms;
@@ -512,13 +511,6 @@ static int plan_groups(struct cleaner_job *job) {
     return 0;
 }
 
-static int group_path(const struct cleaner_job *job, const struct clean_group *g, const char *kind, char *path,
-                      size_t len) {
-    char name[CLEAN_FILE_NAME_BYTES];
-    clean_file_name(name, g->base, g->end, kind, CLEAN_CLEANED_SUFFIX);
-    return snprintf(path, len, "%s/%s", job->dir, name) < (int)len ? 0 : -ENAMETOOLONG;
-}
-
 static const char *const group_kinds[] = {".log", ".index", ".timeindex"};
 
 /* The indexes of the segment being written, kept by index_add_batch's
@@ -547,10 +539,12 @@ static int emit_batch(struct cleaner *c, struct cleaner_job *job, struct out_fil
 static int open_group_files(const struct cleaner_job *job, const struct clean_group *g, int fds[3]) {
     for (int i = 0; i < 3; i++) fds[i] = -1;
     for (int i = 0; i < 3; i++) {
-        char path[4096];
-        int rc = group_path(job, g, group_kinds[i], path, sizeof(path));
-        if (rc != 0) return rc;
-        fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        char name[CLEAN_FILE_NAME_BYTES];
+        clean_file_name(name, g->base, g->end, group_kinds[i], CLEAN_CLEANED_SUFFIX);
+        /* Through the job's directory descriptor: after plog_remove the
+         * directory is gone and this fails instead of creating a file in
+         * a directory of the same name made since. */
+        fds[i] = openat(job->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fds[i] < 0) return -errno;
     }
     return 0;
@@ -586,13 +580,63 @@ static int clean_group_file(struct cleaner *c, struct cleaner_job *job, const st
 void cleaner_discard_groups(const struct cleaner_job *job, uint32_t first) {
     for (uint32_t i = first; i < job->ngroups; i++) {
         for (size_t k = 0; k < sizeof(group_kinds) / sizeof(group_kinds[0]); k++) {
-            char path[4096];
-            if (group_path(job, &job->groups[i], group_kinds[k], path, sizeof(path)) == 0) unlink(path);
+            char name[CLEAN_FILE_NAME_BYTES];
+            clean_file_name(name, job->groups[i].base, job->groups[i].end, group_kinds[k], CLEAN_CLEANED_SUFFIX);
+            unlinkat(job->dirfd, name, 0);
         }
     }
 }
 
+/* The .swap files of a committed job whose directory is being removed. */
+static void discard_swaps(const struct cleaner_job *job) {
+    for (uint32_t i = 0; i < job->ngroups; i++) {
+        char name[CLEAN_FILE_NAME_BYTES];
+        clean_file_name(name, job->groups[i].base, job->groups[i].end, ".log", CLEAN_SWAP_SUFFIX);
+        unlinkat(job->dirfd, name, 0);
+    }
+}
+
 void cleaner_discard_outputs(const struct cleaner_job *job) { cleaner_discard_groups(job, 0); }
+
+static uint64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The commit point, here rather than on the event loop, where the
+ * directory syncs used to cost 13-62 ms per clean: every group's .cleaned
+ * log becomes <B>.<E>.log.swap, oldest first, each rename synced. From
+ * the first rename on, a crash is completed at open; the loop keeps the
+ * replaced segments (see cleaner_job_blocks_removal) until its swap.
+ * Unless the loop already removed one of them or the job was abandoned:
+ * then nothing is renamed. */
+static int commit(struct cleaner *c, struct cleaner_job *job) {
+    pthread_mutex_lock(&c->mu);
+    bool go = !job->invalidated && !job->orphaned && !atomic_load(&job->cancel);
+    if (go) job->state = JOB_COMMITTING;
+    pthread_mutex_unlock(&c->mu);
+    if (!go) return atomic_load(&job->cancel) ? -ECANCELED : -ESTALE;
+    uint64_t t0 = mono_us();
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < job->ngroups; i++) {
+        char cleaned[CLEAN_FILE_NAME_BYTES], swap[CLEAN_FILE_NAME_BYTES];
+        clean_file_name(cleaned, job->groups[i].base, job->groups[i].end, ".log", CLEAN_CLEANED_SUFFIX);
+        clean_file_name(swap, job->groups[i].base, job->groups[i].end, ".log", CLEAN_SWAP_SUFFIX);
+        if (renameat(job->dirfd, cleaned, job->dirfd, swap) != 0) {
+            rc = -errno;
+            break;
+        }
+        job->committed = true;
+        /* One sync per group, oldest first, so a durable group implies
+         * durable older ones on any file system: a newer group's removed
+         * tombstone never outlives an older group's copy of the value it
+         * deleted. This thread pays for them, not the event loop. */
+        rc = fio_fsync(job->dirfd);
+    }
+    job->commit_us = mono_us() - t0;
+    return rc;
+}
 
 static void run_job(struct cleaner *c, struct cleaner_job *job) {
     int64_t t0 = mono_ms();
@@ -607,11 +651,17 @@ static void run_job(struct cleaner *c, struct cleaner_job *job) {
     }
     if (rc == 0) rc = plan_groups(job);
     for (uint32_t i = 0; rc == 0 && i < job->ngroups; i++) rc = clean_group_file(c, job, &m, &sc, &job->groups[i]);
-    if (rc != 0) {
+    if (rc == 0) rc = commit(c, job);
+    if (rc != 0 && job->committed) {
+        /* Some .swap may be durable: the loop poisons the log and the next
+         * open completes what is there (older groups first, as renamed). */
+        log_error("storage", "clean commit failed dir=%s errno=%d", job->dir, -rc);
+    } else if (rc != 0) {
         cleaner_discard_outputs(job);
         /* A segment deleted meanwhile (retention on compact,delete, topic
          * deletion) is expected; the swap would have been discarded anyway. */
         if (rc == -ENOENT) log_info("storage", "clean abandoned: a segment went away dir=%s", job->dir);
+        else if (rc == -ESTALE) log_info("storage", "clean discarded: the log changed meanwhile dir=%s", job->dir);
         else if (rc != -ECANCELED) log_error("storage", "clean failed dir=%s errno=%d", job->dir, -rc);
     }
     job->rc = rc;
@@ -649,6 +699,36 @@ void cleaner_defer_unlink(struct cleaner *c, const char *path) {
         log_warn("storage", "cannot remove retired segment file file=%s errno=%d", path, errno);
 }
 
+/* After the loop's swap: the checkpoint, atomically. Its directory sync
+ * also makes the swap's renames durable; until then a crash redoes them
+ * from the .swap files (or finds them done). */
+static void write_checkpoint(struct cleaner_job *job) {
+    int rc = log_write_offset_file_at(job->dirfd, LOG_CLEANER_CHECKPOINT_FILE, job->clean_end);
+    /* A lost checkpoint only makes the next clean redo work. */
+    if (rc != 0 && !atomic_load(&job->cancel))
+        log_warn("storage", "cannot persist cleaner checkpoint dir=%s errno=%d", job->dir, -rc);
+}
+
+/* An abandoned job this thread held: its files are its own to remove. A
+ * closed log keeps the .swap files of a committed job (they are a valid
+ * replacement, completed at the next open); a removed one loses them, and
+ * the directory, if plog_remove could not remove it because of them. */
+static void release_orphan(struct cleaner_job *job) {
+    if (job->phase == CLEAN_PHASE_REWRITE) cleaner_discard_outputs(job); /* indexes too: rebuilt at open */
+    if (job->removing) {
+        if (job->phase == CLEAN_PHASE_REWRITE) discard_swaps(job);
+        /* Only if the path still names the directory this job worked in:
+         * the inode stays allocated while job->dirfd is open, so a
+         * directory made since under the same name cannot match. */
+        struct stat held, named;
+        if (fstat(job->dirfd, &held) == 0 && stat(job->dir, &named) == 0 && held.st_ino == named.st_ino &&
+            held.st_dev == named.st_dev)
+            rmdir(job->dir);
+    }
+    log_debug("storage", "abandoned clean released by its thread dir=%s", job->dir);
+    cleaner_job_free(job);
+}
+
 static void *cleaner_thread(void *arg) {
     struct cleaner *c = arg;
     pthread_mutex_lock(&c->mu);
@@ -661,12 +741,21 @@ static void *cleaner_thread(void *arg) {
         c->queue = job->next;
         job->next = NULL;
         job->state = JOB_RUNNING;
+        c->running++;
         pthread_mutex_unlock(&c->mu);
-        if (!atomic_load(&job->cancel)) run_job(c, job);
-        else job->rc = -ECANCELED;
+        if (atomic_load(&job->cancel)) job->rc = -ECANCELED;
+        else if (job->phase == CLEAN_PHASE_REWRITE) run_job(c, job);
+        else write_checkpoint(job);
         pthread_mutex_lock(&c->mu);
+        if (job->orphaned) {
+            pthread_mutex_unlock(&c->mu);
+            release_orphan(job);
+            pthread_mutex_lock(&c->mu);
+            c->running--;
+            continue;
+        }
         job->state = JOB_DONE;
-        pthread_cond_broadcast(&c->done);
+        c->running--;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -695,7 +784,6 @@ struct cleaner *cleaner_create(const struct cleaner_config *cfg) {
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->io_mu, NULL);
     pthread_cond_init(&c->work, NULL);
-    pthread_cond_init(&c->done, NULL);
     c->io_window_start_ms = mono_ms();
     if (!cfg->enable) return c;
     for (; c->nthreads < n; c->nthreads++) {
@@ -731,7 +819,6 @@ void cleaner_destroy(struct cleaner *c) {
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->io_mu);
     pthread_cond_destroy(&c->work);
-    pthread_cond_destroy(&c->done);
     free(c->cand);
     free(c->cand_ratio);
     free(c->threads);
@@ -740,6 +827,7 @@ void cleaner_destroy(struct cleaner *c) {
 
 void cleaner_job_free(struct cleaner_job *job) {
     if (!job) return;
+    if (job->dirfd >= 0) close(job->dirfd);
     free(job->dir);
     free(job->segs);
     free(job->groups);
@@ -755,19 +843,58 @@ static void unqueue(struct cleaner *c, struct cleaner_job *job) {
     }
 }
 
-void cleaner_job_abandon(struct cleaner_job *job) {
-    if (!job) return;
+bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir) {
+    if (!job) return false;
     struct cleaner *c = job->cleaner;
     atomic_store(&job->cancel, true);
+    job->log = NULL;
+    c->jobs--;
+    c->stats.jobs_discarded += job->swapped ? 0 : 1;
     pthread_mutex_lock(&c->mu);
     if (job->state == JOB_QUEUED) unqueue(c, job);
-    while (job->state == JOB_RUNNING) pthread_cond_wait(&c->done, &c->mu);
+    bool held = job->state == JOB_RUNNING || job->state == JOB_COMMITTING;
+    if (held) {
+        job->orphaned = true;
+        job->removing = removing_dir;
+    }
     pthread_mutex_unlock(&c->mu);
-    /* A finished job's files wait for a swap that will not come. */
-    if (job->state == JOB_DONE && job->rc == 0) cleaner_discard_outputs(job);
-    c->jobs--;
-    c->stats.jobs_discarded++;
+    /* From here a held job belongs to its thread, which may free it at any
+     * moment: not one more access. */
+    if (held) {
+        c->stats.jobs_orphaned++;
+        return true;
+    }
+    /* Not yet run, or finished: nothing of it is on a thread. A committed
+     * rewrite not swapped yet keeps its .swap files (the next open
+     * completes them); uncommitted ones left none. */
     cleaner_job_free(job);
+    return false;
+}
+
+bool cleaner_job_blocks_removal(struct cleaner_job *job) {
+    if (job->phase != CLEAN_PHASE_REWRITE || job->swapped) return false;
+    struct cleaner *c = job->cleaner;
+    pthread_mutex_lock(&c->mu);
+    bool blocks = job->state == JOB_COMMITTING || (job->state == JOB_DONE && job->committed);
+    if (!blocks) job->invalidated = true;
+    pthread_mutex_unlock(&c->mu);
+    return blocks;
+}
+
+static void enqueue(struct cleaner *c, struct cleaner_job *job) {
+    pthread_mutex_lock(&c->mu);
+    job->state = JOB_QUEUED;
+    job->next = NULL;
+    struct cleaner_job **tail = &c->queue;
+    while (*tail) tail = &(*tail)->next;
+    *tail = job;
+    pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cleaner_job_queue_checkpoint(struct cleaner_job *job) {
+    job->phase = CLEAN_PHASE_CHECKPOINT;
+    enqueue(job->cleaner, job);
 }
 
 void cleaner_tick_begin(struct cleaner *c) { c->ncand = 0; }
@@ -797,16 +924,25 @@ void cleaner_consider(struct cleaner *c, struct plog *log, int64_t now_ms) {
         bool done = job->state == JOB_DONE;
         pthread_mutex_unlock(&c->mu);
         if (!done) return;
-        bool swapped = log_clean_finish(log, job, now_ms + c->cfg.backoff_ms) == 0;
-        if (swapped) {
-            c->stats.jobs_done++;
-            c->stats.records_removed += job->records_removed;
-        } else {
-            c->stats.jobs_discarded++;
+        if (job->phase == CLEAN_PHASE_REWRITE) {
+            bool swapped = log_clean_finish(log, job, now_ms + c->cfg.backoff_ms) == 0;
+            if (swapped) {
+                c->stats.jobs_done++;
+                c->stats.records_removed += job->records_removed;
+            } else {
+                c->stats.jobs_discarded++;
+            }
+            c->stats.bytes_read += job->bytes_read;
+            c->stats.bytes_written += job->bytes_written;
+            c->stats.busy_ms += job->busy_ms;
+            if (swapped) {
+                /* The log keeps it until the checkpoint is written, so the
+                 * next clean's checkpoint cannot overtake this one. */
+                cleaner_job_queue_checkpoint(job);
+                return;
+            }
         }
-        c->stats.bytes_read += job->bytes_read;
-        c->stats.bytes_written += job->bytes_written;
-        c->stats.busy_ms += job->busy_ms;
+        log_clean_release(log);
         c->jobs--;
         cleaner_job_free(job);
         return;
@@ -821,20 +957,21 @@ void cleaner_tick_end(struct cleaner *c, int64_t now_ms) {
         struct cleaner_job *job = log_clean_prepare(c->cand[i], now_ms, c->map_slots);
         if (!job) continue;
         job->cleaner = c;
-        job->state = JOB_QUEUED;
         c->jobs++;
-        pthread_mutex_lock(&c->mu);
-        struct cleaner_job **tail = &c->queue;
-        while (*tail) tail = &(*tail)->next;
-        *tail = job;
-        pthread_cond_signal(&c->work);
-        pthread_mutex_unlock(&c->mu);
+        enqueue(c, job);
     }
     c->ncand = 0;
 }
 
 void cleaner_get_stats(struct cleaner *c, struct cleaner_stats *out) { *out = c->stats; }
 bool cleaner_busy(struct cleaner *c) { return c->jobs > 0; }
+
+uint32_t cleaner_jobs_running(struct cleaner *c) {
+    pthread_mutex_lock(&c->mu);
+    uint32_t n = c->running;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
 
 /* ------------------------------------------------------------ file names */
 

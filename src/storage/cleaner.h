@@ -9,16 +9,18 @@
  * "<base>.<end>.log.cleaned" files) runs on log.cleaner.threads background
  * threads. They read closed, immutable segment files through descriptors
  * of their own (never the descriptor cache, never the active segment) and
- * touch no struct plog. Everything else (choosing the dirtiest log,
- * checking that its segment set did not change meanwhile, the atomic swap)
- * runs on the event loop, from the broker's housekeeping timer:
+ * touch no struct plog. Choosing the dirtiest log and the in-memory swap
+ * run on the event loop, from the broker's housekeeping timer:
  *
  *     cleaner_tick_begin(c)
  *     for every log: cleaner_consider(c, log, now)   (swaps finished work, picks candidates)
  *     cleaner_tick_end(c, now)                       (starts the dirtiest logs)
  *
  * A job is owned by one log (struct plog's clean_job); closing or
- * removing the log abandons it (waiting for its thread to notice).
+ * removing the log abandons it without waiting for its thread. The
+ * durable steps (fdatasync of the cleaned files, the commit renames to
+ * .swap and their directory sync, the checkpoint) run on the threads; the
+ * loop's swap only renames and opens files.
  */
 #ifndef GREGOR_STORAGE_CLEANER_H
 #define GREGOR_STORAGE_CLEANER_H
@@ -41,6 +43,7 @@ struct cleaner_config {
 struct cleaner_stats {
     uint64_t jobs_done;        /* cleans swapped in */
     uint64_t jobs_discarded;   /* results dropped: the log changed meanwhile, was closed, or failed */
+    uint64_t jobs_orphaned;    /* abandoned while a thread worked on them: that thread cleaned up */
     uint64_t bytes_read;       /* segment bytes read by the threads */
     uint64_t bytes_written;    /* cleaned bytes written */
     uint64_t records_removed;
@@ -64,10 +67,17 @@ void cleaner_tick_end(struct cleaner *c, int64_t now_ms);
 void cleaner_get_stats(struct cleaner *c, struct cleaner_stats *out);
 /* Whether any job is queued, running or waiting for its swap. */
 bool cleaner_busy(struct cleaner *c);
+/* Jobs a thread is working on right now, abandoned ones included. */
+uint32_t cleaner_jobs_running(struct cleaner *c);
 
-/* Called by plog_close / plog_remove: cancels the log's job, waits for its
- * thread to stop touching the directory, removes its temporary files. */
-void cleaner_job_abandon(struct cleaner_job *job);
+/* Called by plog_close / plog_remove: cancels the log's job without
+ * waiting for its thread (which may be in the middle of a read, a write
+ * or an fsync). A queued or finished job is freed at once; a running one
+ * is left to its thread, which removes its .cleaned files and frees it
+ * (with removing_dir, also its .swap files, then the directory if it is
+ * still there). .swap files of a finished, committed job are left for the
+ * next open to complete. True when a thread still holds the job. */
+bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir);
 
 /* Produce to a compacted topic: 1 when some record of the v2 batch (whose
  * header and CRC were validated) has a null key, 0 when none has, -1 when

@@ -447,7 +447,6 @@ static void delete_oldest(struct plog *log, const char *reason) {
     segment_unlink(s);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
-    log->generation++;
 }
 
 /* The start moved (DeleteRecords or deleted segments): epochs wholly below
@@ -455,9 +454,13 @@ static void delete_oldest(struct plog *log, const char *reason) {
  * write is logged and left to the next change or open, which applies the
  * same rule from the persisted start. */
 void log_after_start_moved(struct plog *log) {
+    if (log_after_start_moved_unpersisted(log)) log_write_epochs(log);
+}
+
+bool log_after_start_moved_unpersisted(struct plog *log) {
     if (log->start_offset < log->segs[0]->base_offset) log->start_offset = log->segs[0]->base_offset;
     if (log->max_ts_offset < log->start_offset) log->max_ts_stale = true;
-    if (ecache_truncate_from_start(&log->epochs, log->start_offset)) log_write_epochs(log);
+    return ecache_truncate_from_start(&log->epochs, log->start_offset);
 }
 
 /* Whether the oldest segment is due for deletion, and why. */
@@ -490,6 +493,7 @@ int plog_enforce_retention(struct plog *log, int64_t now_ms) {
     while (log->nsegs > 1) {
         const char *reason;
         if ((rc = retention_reason(log, total, now_ms, &reason)) != 0 || !reason) break;
+        if (log_clean_blocks_removal(log)) break; /* a committed clean replaces it: next pass */
         if ((rc = log_begin_write(log)) != 0) break;
         total -= log->segs[0]->size;
         delete_oldest(log, reason);
@@ -506,8 +510,10 @@ int plog_advance_start(struct plog *log, int64_t offset) {
     if (rc == 0) rc = log_write_start_offset(log, offset);
     if (rc != 0) return rc;
     log->start_offset = offset;
-    log->generation++;
-    while (log->nsegs > 1 && log->segs[0]->next_offset <= offset) delete_oldest(log, "delete_records");
+    /* Segments a committed clean is about to replace stay until it did;
+     * retention then removes them (they lie below the start). */
+    while (log->nsegs > 1 && log->segs[0]->next_offset <= offset && !log_clean_blocks_removal(log))
+        delete_oldest(log, "delete_records");
     log_after_start_moved(log);
     return 0;
 }

@@ -11,13 +11,18 @@
  *   <B>.<E>.log.cleaned         a cleaner thread's output for the closed
  *       segments whose base offsets lie in [B, E), written and fdatasynced
  *       by the thread. Not yet part of the log: removed at open.
- *   <B>.<E>.log.swap            the same file once the loop committed to it
- *       (rename, then fsync of the directory). From that moment it
- *       replaces the segments in [B, E): the loop (or, after a crash,
- *       plog_open) removes every segment file (.log, .index, .timeindex)
- *       with a base in [B, E), then renames the swap file to <B>.log (or
- *       removes it when empty: nothing survived), then fsyncs the
- *       directory. Indexes of the new segment are rebuilt from it.
+ *   <B>.<E>.log.swap            the same file once the thread committed to
+ *       it (rename, then fsync of the directory, group by group), which
+ *       it does only while the loop has not removed any of the job's
+ *       segments; from then on the loop does not remove them until it has
+ *       swapped (log_clean_blocks_removal). From that moment it replaces
+ *       the segments in [B, E): the loop (or, after a crash, plog_open)
+ *       removes every segment file (.log, .index, .timeindex) with a base
+ *       in [B, E), then renames the swap file to <B>.log (or removes it
+ *       when empty: nothing survived). Indexes of the new segment are
+ *       rebuilt from it at open. The loop's renames are not synced: the
+ *       thread's checkpoint write after them syncs the directory, and
+ *       until then recovery redoes them from the .swap.
  *   B and E are 20-digit decimal offsets; E is the base of the segment
  *   that followed the range when the clean was prepared.
  *
@@ -43,8 +48,6 @@
 #include "storage/fileio.h"
 #include "storage/log_internal.h"
 #include "storage/storage_limits.h"
-
-#define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 
 /* How many closed segments from the first may be cleaned now:
  * min.compaction.lag.ms stops at the first one holding a newer record. */
@@ -95,9 +98,17 @@ struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t
     if (n == 0) return NULL;
     struct cleaner_job *job = calloc(1, sizeof(*job));
     if (!job) return NULL;
+    job->dirfd = -1;
+    /* The thread's commit changes the directory: a clean-shutdown marker
+     * must not outlive that (once per open, and usually long gone). */
+    if (log_begin_write(log) != 0) {
+        free(job);
+        return NULL;
+    }
     job->dir = strdup(log->dir);
     job->segs = calloc(n, sizeof(*job->segs));
-    if (!job->dir || !job->segs) {
+    job->dirfd = log_open_dirfd(log);
+    if (!job->dir || !job->segs || job->dirfd < 0) {
         cleaner_job_free(job);
         return NULL;
     }
@@ -110,7 +121,6 @@ struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t
     job->delete_retention_ms = log->cfg.delete_retention_ms;
     job->segment_bytes = log->cfg.segment_bytes;
     job->index_interval_bytes = log->cfg.index_interval_bytes;
-    job->generation = log->generation;
     job->map_slots = map_slots;
     atomic_init(&job->cancel, false);
     job->log = log;
@@ -120,9 +130,10 @@ struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t
     return job;
 }
 
-/* The segments the job read are still the log's first ones, unchanged. */
+/* The segments the job read are still the log's first ones, unchanged
+ * (true for a committed job unless a segment was repaired meanwhile). */
 static bool job_still_valid(const struct plog *log, const struct cleaner_job *job) {
-    if (log->generation != job->generation || log->nsegs <= job->nsegs) return false;
+    if (log->nsegs <= job->nsegs) return false;
     for (uint32_t i = 0; i < job->nsegs; i++) {
         const struct segment *s = log->segs[i];
         if (s->base_offset != job->segs[i].base || s->size != job->segs[i].size ||
@@ -131,8 +142,6 @@ static bool job_still_valid(const struct plog *log, const struct cleaner_job *jo
     }
     return true;
 }
-
-static int fsync_dir(int dirfd) { return fio_fsync(dirfd); }
 
 /* Moves the group's cleaned indexes into place (or drops them when the
  * group is empty). A missing or bad one is rebuilt when the segment opens. */
@@ -147,35 +156,39 @@ static void place_indexes(int dirfd, const struct clean_group *g) {
     }
 }
 
-/* Swaps one group in; *opened gets the new segment (NULL if nothing
- * survived). Returns -errno; a failure after the commit point poisons the
- * log (the next open completes the swap). *committed tells which. */
 static void retire_file(void *ctx, const char *path) { cleaner_defer_unlink(ctx, path); }
 
+/* Swaps one committed group in; *opened gets the new segment (NULL if
+ * nothing survived). Returns -errno; the old segments are out of the
+ * array whatever happens (the caller poisons the log on failure and the
+ * next open completes the swap from the .swap file). */
+/* Where the loop's part of a swap spends its time (µs), for the log line. */
+struct swap_timing {
+    uint64_t retire_us, rename_us, open_us, other_us;
+};
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, const struct clean_group *g, uint32_t idx,
-                      struct segment **opened, bool *committed) {
-    char cleaned[CLEAN_FILE_NAME_BYTES], swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
-    clean_file_name(cleaned, g->base, g->end, ".log", CLEAN_CLEANED_SUFFIX);
+                      struct segment **opened, struct swap_timing *t) {
+    char swap[CLEAN_FILE_NAME_BYTES], final[FIO_SEGMENT_NAME_BYTES];
     clean_file_name(swap, g->base, g->end, ".log", CLEAN_SWAP_SUFFIX);
     fio_segment_name(final, g->base, ".log");
     *opened = NULL;
-    *committed = false;
-    if (renameat(dirfd, cleaned, dirfd, swap) != 0) return -errno;
-    int rc = fsync_dir(dirfd);
-    if (rc != 0) {
-        /* The .swap may or may not be durable: the next open decides (it
-         * completes the swap if so). Until then the old segments serve
-         * reads, and nothing new is written. */
-        log_poison(log, rc, "clean_commit");
-        return rc;
-    }
-    *committed = true;
+    int rc = 0;
+    uint64_t t0 = now_us();
     /* Renamed away now, unlinked by a cleaner thread later: freeing the
      * blocks of a large file costs milliseconds, which the loop must not pay. */
     for (uint32_t k = 0; k < g->count; k++) {
         int rrc = segment_retire(log->segs[idx + k], retire_file, cleaner);
         if (rc == 0) rc = rrc;
     }
+    uint64_t t1 = now_us();
+    t->retire_us += t1 - t0;
     /* An old file still in place must not meet the new segment under its
      * final name: leave the .swap for the next open to complete (the
      * caller poisons the log). */
@@ -184,12 +197,13 @@ static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, cons
      * ones cannot be mistaken for its. A crash from here on is completed
      * at open from the .swap, which also drops these indexes (rebuilt). */
     place_indexes(dirfd, g);
-    /* Not fsynced here: the next group's commit (or the checkpoint write
-     * after the last group) makes it durable, and until then recovery
-     * completes it from the .swap. One directory sync per group, not two:
-     * each costs a journal commit on the event loop. */
+    /* Not fsynced here: the thread's checkpoint write after the swap
+     * makes it durable, and until then recovery completes it from the
+     * .swap. No sync at all on the event loop. */
     if (g->bytes_out > 0) rc = renameat(dirfd, swap, dirfd, final) != 0 ? -errno : 0;
     else rc = unlinkat(dirfd, swap, 0) != 0 ? -errno : 0;
+    uint64_t t2 = now_us();
+    t->rename_us += t2 - t1;
     if (rc == 0 && g->bytes_out > 0) {
         /* The thread wrote the indexes: the cheap check suffices, and a
          * failing one falls back to the full check, which rebuilds them. */
@@ -199,82 +213,82 @@ static int swap_group(struct plog *log, int dirfd, struct cleaner *cleaner, cons
             log_warn("storage", "cleaned segment's indexes rebuilt dir=%s base_offset=%lld", log->dir,
                      (long long)g->base);
     }
+    t->open_us += now_us() - t2;
     return rc;
 }
 
-static int apply(struct plog *log, struct cleaner_job *job) {
-    int rc = log_begin_write(log);
-    if (rc != 0) return rc;
+/* The swap proper, on the loop: renames and opens only (the thread
+ * synced everything that must be durable before, and syncs the rest
+ * after). */
+static int apply(struct plog *log, struct cleaner_job *job, struct swap_timing *t) {
+    uint64_t t0 = now_us();
     int dirfd = log_open_dirfd(log);
+    t->other_us += now_us() - t0;
     if (dirfd < 0) return dirfd;
+    int rc = 0;
     uint32_t removed = 0; /* entries gone from log->segs so far */
-    uint32_t unswapped = 0; /* the first group whose .cleaned file is still there */
-    for (uint32_t gi = 0; gi < job->ngroups; gi++) {
+    for (uint32_t gi = 0; gi < job->ngroups && rc == 0; gi++) {
         const struct clean_group *g = &job->groups[gi];
         uint32_t idx = g->first - removed;
         struct segment *ns;
-        bool committed;
-        rc = swap_group(log, dirfd, job->cleaner, g, idx, &ns, &committed);
-        if (!committed) break;
-        unswapped = gi + 1;
-        /* The old segments are closed and unlinked whatever happened after
-         * the commit: take them out of the array. */
+        rc = swap_group(log, dirfd, job->cleaner, g, idx, &ns, t);
         uint32_t put = ns ? 1 : 0;
         if (ns) log->segs[idx] = ns;
         memmove(log->segs + idx + put, log->segs + idx + g->count, (log->nsegs - idx - g->count) * sizeof(*log->segs));
         log->nsegs -= g->count - put;
         removed += g->count - put;
-        if (rc != 0) {
-            log_poison(log, rc, "clean_swap");
-            break;
-        }
     }
-    /* Groups not swapped keep their old segments; drop their files. */
+    uint64_t t1 = now_us();
     close(dirfd);
-    cleaner_discard_groups(job, unswapped);
-    log->generation++;
+    job->swapped = true;
     log->max_ts_stale = true;
-    log_after_start_moved(log);
-    if (rc == 0) {
-        log->first_dirty = job->clean_end;
-        /* Its directory sync also makes the last group's renames durable. */
-        if (log_write_offset_file(log, CLEANER_CHECKPOINT_FILE, log->first_dirty) != 0 &&
-            (dirfd = log_open_dirfd(log)) >= 0) {
-            fsync_dir(dirfd);
-            close(dirfd);
-        }
-    }
+    /* A clean that emptied the first group moves the start: the epochs
+     * below it go in memory; persisting them would be a sync here. */
+    log_after_start_moved_unpersisted(log);
+    if (rc != 0) log_poison(log, rc, "clean_swap");
+    else log->first_dirty = job->clean_end;
+    t->other_us += now_us() - t1;
     return rc;
 }
 
-int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_clean_ms) {
+void log_clean_release(struct plog *log) {
+    if (log->clean_job) log->clean_job->log = NULL;
     log->clean_job = NULL;
-    job->log = NULL;
+}
+
+bool log_clean_blocks_removal(struct plog *log) {
+    return log->clean_job && cleaner_job_blocks_removal(log->clean_job);
+}
+
+int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_clean_ms) {
     log->next_clean_ms = next_clean_ms;
-    if (job->rc != 0) return job->rc;
-    if (log->failed || !job_still_valid(log, job)) {
-        log_info("storage", "clean discarded: the log changed meanwhile dir=%s", log->dir);
-        cleaner_discard_outputs(job);
-        return -ESTALE;
+    if (!job->committed) return job->rc != 0 ? job->rc : -ESTALE; /* the thread removed its files */
+    if (job->rc != 0 || log->failed || !job_still_valid(log, job)) {
+        /* Committed, so the .swap files replace the old segments at the
+         * next open; the log must not serve or write anything else. */
+        if (!log->failed) log_poison(log, job->rc != 0 ? job->rc : -ESTALE, "clean_commit");
+        return job->rc != 0 ? job->rc : -ESTALE;
     }
     uint64_t before = 0, after = 0;
     for (uint32_t i = 0; i < job->ngroups; i++) {
         after += job->groups[i].bytes_out;
         for (uint32_t k = 0; k < job->groups[i].count; k++) before += job->segs[job->groups[i].first + k].size;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = apply(log, job);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    struct swap_timing t = {0};
+    uint64_t t0 = now_us();
+    int rc = apply(log, job, &t);
     /* The swap is the part that runs on the event loop: worth watching. */
-    long long swap_us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    uint64_t swap_us = now_us() - t0;
     if (rc == 0)
         log_info("storage", "log cleaned dir=%s segments_in=%u segments_out=%u bytes_in=%llu bytes_out=%llu "
-                 "records_removed=%llu first_dirty=%lld ms=%llu swap_us=%lld", log->dir,
+                 "records_removed=%llu first_dirty=%lld ms=%llu swap_us=%llu thread_commit_us=%llu "
+                 "swap_retire_us=%llu swap_rename_us=%llu swap_open_us=%llu swap_other_us=%llu", log->dir,
                  job->ngroups ? job->groups[job->ngroups - 1].first + job->groups[job->ngroups - 1].count : 0,
                  job->ngroups, (unsigned long long)before, (unsigned long long)after,
                  (unsigned long long)job->records_removed, (long long)log->first_dirty,
-                 (unsigned long long)job->busy_ms, swap_us);
+                 (unsigned long long)job->busy_ms, (unsigned long long)swap_us, (unsigned long long)job->commit_us,
+                 (unsigned long long)t.retire_us, (unsigned long long)t.rename_us, (unsigned long long)t.open_us,
+                 (unsigned long long)t.other_us);
     return rc;
 }
 
@@ -282,8 +296,8 @@ int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_cle
 
 void log_clean_load_checkpoint(struct plog *log, int dirfd) {
     int64_t v;
-    int rc = log_read_offset_file(dirfd, CLEANER_CHECKPOINT_FILE, &v);
-    if (rc == -EUCLEAN) log_warn("storage", "ignoring unreadable %s dir=%s", CLEANER_CHECKPOINT_FILE, log->dir);
+    int rc = log_read_offset_file(dirfd, LOG_CLEANER_CHECKPOINT_FILE, &v);
+    if (rc == -EUCLEAN) log_warn("storage", "ignoring unreadable %s dir=%s", LOG_CLEANER_CHECKPOINT_FILE, log->dir);
     if (rc != 0 || v < log->start_offset) v = log->start_offset;
     if (v > plog_end_offset(log)) v = plog_end_offset(log);
     log->first_dirty = v;

@@ -35,7 +35,6 @@ struct plog {
     int failed;                 /* -errno once a sync failed: appends refused until reopen */
     bool close_prepared;        /* plog_close_prepare sealed it: plog_close only writes the marker */
     /* Compaction (log_clean.c). */
-    uint64_t generation;        /* bumped whenever closed segments are removed: a clean prepared before is stale */
     int64_t first_dirty;        /* offsets below were cleaned; persisted in cleaner-offset-checkpoint */
     int64_t next_clean_ms;      /* log.cleaner.backoff.ms after the last clean */
     struct cleaner_job *clean_job; /* the clean in progress, owned by the log */
@@ -73,12 +72,19 @@ void log_poison(struct plog *log, int rc, const char *what);
 /* Keeps the start offset at or above the first segment and the leader
  * epochs in line after segments were removed from the front. */
 void log_after_start_moved(struct plog *log);
+/* The same without writing leader-epoch-checkpoint (an fsync): for the
+ * cleaner's swap on the event loop. Safe because open trims the epochs
+ * from the start it finds, and any later write writes the trimmed cache.
+ * True when the epochs changed. */
+bool log_after_start_moved_unpersisted(struct plog *log);
 
 /* Small "version\noffset\n" files (log-start-offset,
  * cleaner-offset-checkpoint): -ENOENT when absent, -EUCLEAN when not in
  * that format. The write replaces the file atomically. */
 int log_read_offset_file(int dirfd, const char *name, int64_t *out);
 int log_write_offset_file(struct plog *log, const char *name, int64_t offset);
+/* The same through a directory descriptor, no struct plog: for the cleaner threads. */
+int log_write_offset_file_at(int dirfd, const char *name, int64_t offset);
 
 /* The log's side of compaction (log_clean.c), called by cleaner.c on the loop. */
 struct cleaner_job;
@@ -90,10 +96,19 @@ double log_clean_dirty_ratio(struct plog *log, int64_t now_ms);
 /* A job over the log's cleanable closed segments, owned by the log from
  * now on; NULL when there is nothing to clean or no memory. */
 struct cleaner_job *log_clean_prepare(struct plog *log, int64_t now_ms, uint64_t map_slots);
-/* Swaps in a finished job's files, or discards them if the job failed or
- * the log's segments changed meanwhile. The log no longer owns the job
- * (the caller frees it). 0 when swapped. */
+/* Swaps in a finished, committed job's files (renames and opens only, no
+ * sync). 0 when swapped: the log keeps the job for its checkpoint phase.
+ * Otherwise the thread already removed an uncommitted job's files, and a
+ * committed one that cannot be swapped poisons the log (the next open
+ * completes it). */
 int log_clean_finish(struct plog *log, struct cleaner_job *job, int64_t next_clean_ms);
+/* The log lets go of its job (the caller frees it). */
+void log_clean_release(struct plog *log);
+/* Before retention or DeleteRecords removes the first closed segment:
+ * true when it must stay for now (a clean committed to replacing it and
+ * is swapped in at the next housekeeping pass); otherwise a clean in
+ * progress is told not to commit. */
+bool log_clean_blocks_removal(struct plog *log);
 /* At open, when the listing found <B>.<E>.log.swap files: completes the
  * swaps a crash interrupted (the caller then lists the directory again). */
 int log_clean_recover(struct plog *log, int dirfd, struct log_recovery_report *rep);

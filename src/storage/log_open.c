@@ -178,11 +178,15 @@ int log_read_offset_file(int dirfd, const char *name, int64_t *out) {
     return 0;
 }
 
-int log_write_offset_file(struct plog *log, const char *name, int64_t offset) {
+int log_write_offset_file_at(int dirfd, const char *name, int64_t offset) {
     char buf[LOG_START_OFFSET_FILE_BYTES_MAX];
     int n = snprintf(buf, sizeof(buf), "%d\n%" PRId64 "\n", LOG_START_OFFSET_VERSION, offset);
+    return fio_write_atomic(dirfd, name, buf, (size_t)n);
+}
+
+int log_write_offset_file(struct plog *log, const char *name, int64_t offset) {
     int dirfd = log_open_dirfd(log);
-    int rc = dirfd < 0 ? dirfd : fio_write_atomic(dirfd, name, buf, (size_t)n);
+    int rc = dirfd < 0 ? dirfd : log_write_offset_file_at(dirfd, name, offset);
     if (dirfd >= 0) close(dirfd);
     if (rc != 0) log_error("storage", "cannot persist offset file dir=%s file=%s offset=%lld errno=%d", log->dir,
                            name, (long long)offset, -rc);
@@ -388,8 +392,11 @@ int plog_open(const char *dir, const struct log_config *cfg, struct plog **out,
     log->clean_marker = clean;
     if ((rc = list_dir(log, dirfd, &ls, rep)) != 0) goto out;
     if (ls.swaps > 0) {
-        /* Rare (a crash in the middle of a swap), so the common open lists
-         * the directory once; this one lists it again once completed. */
+        /* Rare (a crash in the middle of a swap, or a close while a
+         * cleaner thread was committing one), so the common open lists
+         * the directory once; this one lists it again once completed. The
+         * replaced segments' indexes are gone: not a clean open. */
+        clean = false;
         free(ls.logs);
         free(ls.indexes);
         memset(&ls, 0, sizeof(ls));
@@ -446,7 +453,7 @@ int plog_close_prepare(struct plog *log) {
 
 int plog_close(struct plog *log) {
     if (!log) return 0;
-    cleaner_job_abandon(log->clean_job);
+    cleaner_job_abandon(log->clean_job, false);
     log->clean_job = NULL;
     if (close_needs_nothing(log)) {
         log_free(log);
@@ -466,14 +473,14 @@ int plog_close(struct plog *log) {
 
 void plog_close_unclean(struct plog *log) {
     if (!log) return;
-    cleaner_job_abandon(log->clean_job);
+    cleaner_job_abandon(log->clean_job, false);
     log->clean_job = NULL;
     log_free(log);
 }
 
 int plog_remove(struct plog *log) {
     if (!log) return 0;
-    cleaner_job_abandon(log->clean_job);
+    bool thread_still_there = cleaner_job_abandon(log->clean_job, true);
     log->clean_job = NULL;
     char *dir = log->dir;
     log->dir = NULL; /* kept for the removal below */
@@ -488,11 +495,15 @@ int plog_remove(struct plog *log) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            if (unlinkat(dirfd, e->d_name, 0) != 0 && rc == 0) rc = -errno;
+            if (unlinkat(dirfd, e->d_name, 0) != 0 && errno != ENOENT && rc == 0) rc = -errno;
         }
         closedir(d);
     }
     if (rc == 0 && rmdir(dir) != 0) rc = -errno;
+    /* A cleaner thread still finishing an abandoned clean may have created
+     * a file after the listing, or removed the directory itself: it
+     * removes its files and then the directory (cleaner.c, orphans). */
+    if (thread_still_there && (rc == -ENOTEMPTY || rc == -ENOENT)) rc = 0;
     free(dir);
     return rc;
 }

@@ -412,6 +412,74 @@ def interrupted_swap_completed_and_cleaned_file_discarded_at_open():
         assert "completed interrupted clean" in b.log_text()
 
 
+def fill_for_slow_clean(b, topic):
+    """A compacted topic of ~50 closed 64 KiB segments, produced with
+    confluent-kafka; returns its partition directory."""
+    create_topic(b.bootstrap, topic, 1, config={"cleanup.policy": "compact", "segment.bytes": "65536",
+                                                "min.cleanable.dirty.ratio": "0.01"})
+    p = producer(b.bootstrap, **{"linger.ms": 10, "batch.num.messages": 200})
+    msgs = [{"key": b"k%03d" % (i % 200), "value": b"%d:%s" % (i, b"w" * 300)} for i in range(10000)]
+    assert not produce_all(p, topic, msgs).errors
+    return part_dir(b, topic)
+
+
+@test(timeout=240)
+def delete_topic_or_stop_during_clean_does_not_wait_for_the_cleaner():
+    """DeleteTopics (confluent-kafka, then kafka-python) while a throttled
+    clean is writing its .cleaned file: the request is answered, the
+    cleaner thread removes its own files afterwards, the directory goes,
+    and a topic of the same name starts empty (kafka-python reads it).
+    Then a clean stop in the middle of a clean: no leak, no stray file
+    after the next start."""
+    from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic
+    # 1 MB/s: the map pass reads the ~3 MB in ~3 s, then the rewrite
+    # (which writes the .cleaned files) lasts ~3 s more, past the deletion.
+    overrides = dict(FAST_CLEANER, **{"log.cleaner.io.max.bytes.per.second": 1000000})
+    with Broker(overrides=overrides) as b:
+        for deleter in ("ck", "kp"):
+            topic = unique_topic("del-" + deleter)
+            d = fill_for_slow_clean(b, topic)
+            wait_for(lambda: any(f.endswith(".cleaned") for f in os.listdir(d)), timeout=30, interval=0.05,
+                     what="a clean of %s to start" % topic)
+            if deleter == "ck":
+                a = admin(b.bootstrap)  # kept referenced until the result is in
+                a.delete_topics([topic])[topic].result(timeout=30)
+            else:
+                ka = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+                try:
+                    ka.delete_topics([topic], timeout_ms=30000)
+                finally:
+                    ka.close()
+            wait_for(lambda: not os.path.exists(d), timeout=30, interval=0.1,
+                     what="%s's directory to go once its cleaner thread let go" % topic)
+            b.assert_alive()
+            ka = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+            try:
+                wait_for(lambda: topic not in ka.list_topics(), timeout=30, interval=0.2,
+                         what="%s to disappear from metadata" % topic)
+                ka.create_topics([KNewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})],
+                                 timeout_ms=30000)
+            finally:
+                ka.close()
+            kp = KafkaProducer(bootstrap_servers=b.bootstrap)
+            try:
+                kp.send(topic, key=b"fresh", value=b"only").get(timeout=30)
+            finally:
+                kp.close()
+            recs = as_tuples(kp_read(b, topic), "kp")
+            assert [(r[1], r[2]) for r in recs] == [(b"fresh", b"only")], recs[:3]
+        topic = unique_topic("stop")
+        d = fill_for_slow_clean(b, topic)
+        expected = {b"k%03d" % (i % 200): b"%d:%s" % (i, b"w" * 300) for i in range(10000)}
+        wait_for(lambda: any(f.endswith(".cleaned") for f in os.listdir(d)), timeout=30, interval=0.05,
+                 what="a clean of %s to start" % topic)
+        b.stop()  # checks the sanitizer log: an orphaned job is freed by its thread
+        names = os.listdir(d)  # the stop joined the cleaner thread
+        assert not [f for f in names if f.endswith(".cleaned") or f.endswith(".deleted")], names
+        b.start()
+        check_compacted(as_tuples(ck_read(b, topic), "ck"), expected, first_dirty(d) or 0, "ck after a stop")
+
+
 @test(timeout=240)
 def consumer_offsets_stay_bounded():
     overrides = dict(FAST_CLEANER, **{"offsets.topic.segment.bytes": 16384})
