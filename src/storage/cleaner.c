@@ -843,7 +843,8 @@ static void unqueue(struct cleaner *c, struct cleaner_job *job) {
     }
 }
 
-bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir) {
+bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir, bool *swaps_possible) {
+    if (swaps_possible) *swaps_possible = false;
     if (!job) return false;
     struct cleaner *c = job->cleaner;
     atomic_store(&job->cancel, true);
@@ -852,6 +853,10 @@ bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir) {
     c->stats.jobs_discarded += job->swapped ? 0 : 1;
     pthread_mutex_lock(&c->mu);
     if (job->state == JOB_QUEUED) unqueue(c, job);
+    /* Decided under the mutex: a running rewrite that is not committing yet
+     * will see the orphan flag in commit() and rename nothing. */
+    if (swaps_possible && job->phase == CLEAN_PHASE_REWRITE && !job->swapped)
+        *swaps_possible = job->state == JOB_COMMITTING || (job->state == JOB_DONE && job->committed);
     bool held = job->state == JOB_RUNNING || job->state == JOB_COMMITTING;
     if (held) {
         job->orphaned = true;

@@ -77,7 +77,10 @@ uint32_t cleaner_jobs_running(struct cleaner *c);
  * (with removing_dir, also its .swap files, then the directory if it is
  * still there). .swap files of a finished, committed job are left for the
  * next open to complete. True when a thread still holds the job. */
-bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir);
+/* *swaps_possible (may be NULL): the job committed .swap files that no swap
+ * consumed, or is committing them now; the directory then needs the
+ * recovering open, not a clean-shutdown one. */
+bool cleaner_job_abandon(struct cleaner_job *job, bool removing_dir, bool *swaps_possible);
 
 /* Produce to a compacted topic: 1 when some record of the v2 batch (whose
  * header and CRC were validated) has a null key, 0 when none has, -1 when

@@ -453,8 +453,17 @@ int plog_close_prepare(struct plog *log) {
 
 int plog_close(struct plog *log) {
     if (!log) return 0;
-    cleaner_job_abandon(log->clean_job, false);
+    bool swaps_possible;
+    cleaner_job_abandon(log->clean_job, false, &swaps_possible);
     log->clean_job = NULL;
+    if (swaps_possible) {
+        /* .swap files a clean committed (or is committing right now) must
+         * be completed by the recovering open: no marker, so neither a
+         * clean-shutdown open nor the start-up summary skips them. */
+        log_info("storage", "log closed during a committed clean, the next open completes it dir=%s", log->dir);
+        log_free(log);
+        return -EINPROGRESS;
+    }
     if (close_needs_nothing(log)) {
         log_free(log);
         return 0;
@@ -473,14 +482,14 @@ int plog_close(struct plog *log) {
 
 void plog_close_unclean(struct plog *log) {
     if (!log) return;
-    cleaner_job_abandon(log->clean_job, false);
+    cleaner_job_abandon(log->clean_job, false, NULL);
     log->clean_job = NULL;
     log_free(log);
 }
 
 int plog_remove(struct plog *log) {
     if (!log) return 0;
-    bool thread_still_there = cleaner_job_abandon(log->clean_job, true);
+    bool thread_still_there = cleaner_job_abandon(log->clean_job, true, NULL);
     log->clean_job = NULL;
     char *dir = log->dir;
     log->dir = NULL; /* kept for the removal below */

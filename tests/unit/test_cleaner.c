@@ -10,6 +10,7 @@
  * log reopens the same; the keyless-record check used by Produce.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,8 +349,11 @@ static bool wait_for_file(const char *suffix) {
 /* A crash once the thread committed (.swap files, renamed and synced by
  * the thread) and before the loop swapped: the next open completes the
  * swap, and the log reads as cleaned. */
-static void test_crash_after_thread_commit(void) {
-    fresh("crash-swap");
+/* clean_close: a normal close (shutdown) instead of a crash; it must not
+ * write the clean-shutdown marker, so the recovering open (and not the
+ * start-up summary) completes the committed .swap files. */
+static void reopen_after_thread_commit(bool clean_close) {
+    fresh(clean_close ? "close-swap" : "crash-swap");
     struct log_config cfg = compact_cfg();
     struct plog *log;
     CHECK(plog_open(pdir, &cfg, &log, NULL) == 0);
@@ -360,7 +364,12 @@ static void test_crash_after_thread_commit(void) {
     struct cleaner *c = new_cleaner(1 << 20, 1e308);
     tick(c, log, 0); /* queues the clean; no pass afterwards swaps it */
     CHECK(wait_for_file(".swap"));
-    plog_close_unclean(log); /* as kill -9: no seal, no marker */
+    if (clean_close) {
+        CHECK_EQ_INT(plog_close(log), -EINPROGRESS);
+        CHECK_EQ_INT(count_files("clean-shutdown"), 0);
+    } else {
+        plog_close_unclean(log); /* as kill -9: no seal, no marker */
+    }
     cleaner_destroy(c);
     CHECK(count_files(".swap") > 0);
     struct log_recovery_report rep;
@@ -382,6 +391,9 @@ static void test_crash_after_thread_commit(void) {
     plog_close(log);
     free(s);
 }
+
+static void test_crash_after_thread_commit(void) { reopen_after_thread_commit(false); }
+static void test_close_after_thread_commit(void) { reopen_after_thread_commit(true); }
 
 /* Retention waits while a committed clean is not swapped in yet (the
  * .swap replaces those segments at open), then runs once it is. */
@@ -472,6 +484,7 @@ int main(void) {
     TEST_RUN(test_close_cancels);
     TEST_RUN(test_remove_while_cleaning);
     TEST_RUN(test_crash_after_thread_commit);
+    TEST_RUN(test_close_after_thread_commit);
     TEST_RUN(test_retention_waits_for_committed_swap);
     TEST_RUN(test_null_key_check);
     TEST_RUN(test_end_kept_after_tail_removed);
