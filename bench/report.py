@@ -205,7 +205,9 @@ class Case:
                         d["load"] = float(f.read().strip())
                 except (OSError, ValueError):
                     pass
-                d["page_cache_dropped"] = page_cache_dropped(os.path.join(results_dir, f"{cid}.{r}.vm"))
+                vm = read_vm_marks(os.path.join(results_dir, f"{cid}.{r}.vm"))
+                d["page_cache_dropped"] = page_cache_dropped(vm)
+                d["kswapd_s"] = kswapd_seconds(vm)
                 self.runs.append(d)
         self.planned = runs
 
@@ -247,6 +249,10 @@ class Case:
     def has_latency(self):
         return any(r.get("latency_us") for r in self.runs)
 
+    def kswapd_gb(self):
+        """CPU-s of the kernel's reclaim threads per GB moved (see bench/run's note_vm)."""
+        return self.med(lambda r: r["kswapd_s"] / (r["bytes"] / 1e9))
+
     def dropped_runs(self):
         return [i + 1 for i, r in enumerate(self.runs) if r.get("page_cache_dropped")]
 
@@ -254,15 +260,26 @@ class Case:
         return sum(max(0, r["records"] - r.get("consumed", r["records"])) for r in self.runs)
 
 
-def page_cache_dropped(path):
-    """Whether /proc/vmstat's drop_pagecache count moved between the start
-    and the end of a run (lines "start|end COUNT MEMFREE_MIB" by bench/run)."""
+def read_vm_marks(path):
+    """bench/run's lines "start|end DROP_PAGECACHE MEMFREE_MIB KSWAPD_TICKS"
+    around a run, as {"start": [...], "end": [...]}."""
     try:
         with open(path) as f:
-            marks = {parts[0]: parts[1] for parts in (line.split() for line in f) if len(parts) >= 2}
+            return {parts[0]: parts[1:] for parts in (line.split() for line in f) if len(parts) >= 2}
     except OSError:
-        return False
-    return "start" in marks and "end" in marks and marks["start"] != marks["end"]
+        return {}
+
+
+def page_cache_dropped(vm):
+    """Whether /proc/vmstat's drop_pagecache count moved during the run."""
+    return "start" in vm and "end" in vm and vm["start"][0] != vm["end"][0]
+
+
+def kswapd_seconds(vm):
+    try:
+        return (int(vm["end"][2]) - int(vm["start"][2])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, IndexError, ValueError):
+        return None
 
 
 def read_warmup(path):
@@ -448,6 +465,14 @@ def cmd_markdown(args):
       "(other work on the machine shares the cores and shows up as noise).")
     w("")
     first_cpu, warm_cpu = dd["cache-write"][1], dd["cache-write-warm"][1]
+
+    def kswapd_note():
+        c = g("g-produce-1k-p1-a1-none")
+        k = c.kswapd_gb() if c else None
+        if k is None:
+            return ""
+        return (f" (in the produce 1 KiB acks=1 case kswapd used {fmt(k, 2)} CPU-s per GB "
+                f"produced, beside the broker's {fmt(c.cpu_gb(), 2)})")
     if warmup:
         w("**Page cache: the steady state, with the first touch beside it.** This VM gives the "
           "memory its guest frees back to the host within seconds (virtio-balloon free page "
@@ -464,7 +489,8 @@ def cmd_markdown(args):
           "files alone would not do: their pages go back to the host before the next run. "
           "On a fresh VM, or after something drops the page cache, produce costs about the "
           "difference of the two rows more per GB. The reclaim itself runs mostly in kswapd, "
-          "whose CPU is not counted in the broker's, as on any host with a full page cache.")
+          "whose CPU is not counted in the broker's, as on any host with a full page cache"
+          + kswapd_note() + ".")
     else:
         w("**Page cache not filled first (WARM=0):** the cases wrote into memory the VM's host "
           "had taken back, so produce figures include the first-touch cost of the page-cache "
