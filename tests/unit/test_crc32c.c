@@ -45,8 +45,35 @@ static void test_chaining_and_alignment(void) {
     for (size_t len = 0; len < 64; len++) CHECK_EQ_INT(crc32c_sw(0, buf, len), crc32c(0, buf, len));
 }
 
+/* Inputs long enough for the hardware path's three interleaved lanes
+ * (3 KiB blocks), with tails and starts around the block edges, must give
+ * the table walk's answer, whole and chained. */
+static void test_long_inputs(void) {
+    enum { N = 3 * 3072 + 40 };
+    static uint8_t buf[N];
+    uint32_t x = 777;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    const size_t lens[] = {3071, 3072, 3073, 3079, 3080, 6143, 6144, 6151, 9216, 9217, N - 8};
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+        for (size_t start = 0; start < 8; start += 3) {
+            uint32_t want = crc32c_sw(0, buf + start, lens[k]);
+            CHECK_EQ_INT(crc32c(0, buf + start, lens[k]), want);
+            if (crc32c_hw_available()) {
+                CHECK_EQ_INT(crc32c_hw(0, buf + start, lens[k]), want);
+                CHECK_EQ_INT(crc32c_hw(crc32c_hw(0, buf + start, 5), buf + start + 5, lens[k] - 5), want);
+                uint32_t seeded = crc32c_sw(0xdeadbeefu, buf + start, lens[k]);
+                CHECK_EQ_INT(crc32c_hw(0xdeadbeefu, buf + start, lens[k]), seeded);
+            }
+        }
+    }
+}
+
 int main(void) {
     TEST_RUN(test_known_vectors);
     TEST_RUN(test_chaining_and_alignment);
+    TEST_RUN(test_long_inputs);
     TEST_EXIT();
 }
