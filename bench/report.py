@@ -785,7 +785,9 @@ def cmd_markdown(args):
       "`redis-server --port $PORT --bind 127.0.0.1 --dir build/bench-data/redis --appendonly yes "
       "--appendfsync everysec --save '' --protected-mode no`. NATS: `nats-server -js -sd "
       "build/bench-data/nats -a 127.0.0.1 -p $PORT`. The peer drivers are `bench/peers/*.c`, built "
-      "by bench/run into build/bench-peers/." % (args.runs, ", QUICK=1" if args.quick else ""))
+      "by bench/run into build/bench-peers/. Right before each server starts, bench/run deletes the "
+      "previous run's data and tops the page-cache ballast (build/bench-data/ballast) up to all "
+      "free memory but the margin, unless run with WARM=0." % (args.runs, ", QUICK=1" if args.quick else ""))
     w("")
     for c in cases:
         w(f"- {c.title} (`{c.id}`):")
