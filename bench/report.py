@@ -477,9 +477,14 @@ def cmd_markdown(args):
         w("**Page cache: the steady state, with the first touch beside it.** This VM gives the "
           "memory its guest frees back to the host within seconds (virtio-balloon free page "
           "reporting), and the first write into such a page pays the host's page fault: "
-          f"writing the page cache cost {fmt(first_cpu, 2)} CPU-s/GB that way in this run, against "
-          f"{fmt(warm_cpu, 2)} CPU-s/GB into pages the kernel recycles from a full page cache "
-          "(both rows of the machine's limits below). A broker that has been in service writes "
+          f"writing the page cache into free memory cost {fmt(first_cpu, 2)} CPU-s/GB in this run, "
+          f"against {fmt(warm_cpu, 2)} CPU-s/GB into pages the kernel recycles from a full page "
+          "cache (both rows of the machine's limits below)"
+          + (". The two are close this time: the free memory `dd` got had not (all) gone back to "
+             "the host, which the allocator does not let one choose; on 2026-11-25 the first "
+             "touch cost 1.2 to 3.2 CPU-s/GB against 0.3 to 0.5 recycled"
+             if first_cpu is not None and warm_cpu is not None and first_cpu < 2 * warm_cpu else "")
+          + ". A broker that has been in service writes "
           "into a page cache long full of older data, so its appends reuse reclaimed pages; the "
           "cases here measure that steady state. Before them `bench/run` filled all free memory "
           f"but {warmup.get('margin_mib', 0):.0f} MiB with clean ballast files (the warm-up: "
@@ -554,7 +559,7 @@ def cmd_markdown(args):
     for key, label, how in (
             ("cache-write", "page-cache write, first touch",
              "`dd if=/dev/zero of=FILE bs=1M count=N` (no sync), before the warm-up: into free "
-             "memory the host has taken back"),
+             "memory, first touch where the host has taken it back"),
             ("cache-write-warm", "page-cache write, recycled pages",
              "the same after the warm-up: the kernel reclaims pages of the full page cache"),
             ("cache-read", "page-cache read", "`dd if=FILE of=/dev/null bs=1M` (file still cached)"),
