@@ -205,6 +205,9 @@ class Case:
                         d["load"] = float(f.read().strip())
                 except (OSError, ValueError):
                     pass
+                vm = read_vm_marks(os.path.join(results_dir, f"{cid}.{r}.vm"))
+                d["page_cache_dropped"] = page_cache_dropped(vm)
+                d["kswapd_s"] = kswapd_seconds(vm)
                 self.runs.append(d)
         self.planned = runs
 
@@ -246,8 +249,46 @@ class Case:
     def has_latency(self):
         return any(r.get("latency_us") for r in self.runs)
 
+    def kswapd_gb(self):
+        """CPU-s of the kernel's reclaim threads per GB moved (see bench/run's note_vm)."""
+        return self.med(lambda r: r["kswapd_s"] / (r["bytes"] / 1e9))
+
+    def dropped_runs(self):
+        return [i + 1 for i, r in enumerate(self.runs) if r.get("page_cache_dropped")]
+
     def lost(self):
         return sum(max(0, r["records"] - r.get("consumed", r["records"])) for r in self.runs)
+
+
+def read_vm_marks(path):
+    """bench/run's lines "start|end DROP_PAGECACHE MEMFREE_MIB KSWAPD_TICKS"
+    around a run, as {"start": [...], "end": [...]}."""
+    try:
+        with open(path) as f:
+            return {parts[0]: parts[1:] for parts in (line.split() for line in f) if len(parts) >= 2}
+    except OSError:
+        return {}
+
+
+def page_cache_dropped(vm):
+    """Whether /proc/vmstat's drop_pagecache count moved during the run."""
+    return "start" in vm and "end" in vm and vm["start"][0] != vm["end"][0]
+
+
+def kswapd_seconds(vm):
+    try:
+        return (int(vm["end"][2]) - int(vm["start"][2])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def read_warmup(path):
+    """bench/run's warm-up line "mib=N seconds=S margin_mib=M", as a dict."""
+    try:
+        with open(path) as f:
+            return {k: float(v) for k, v in (kv.split("=", 1) for kv in f.read().split())}
+    except (OSError, ValueError):
+        return None
 
 
 def read_dd(path):
@@ -385,10 +426,14 @@ def cmd_markdown(args):
     iperf = read_iperf(os.path.join(res, "iperf3.json"))
     iperf_z = read_iperf(os.path.join(res, "iperf3-Z.json"))
     dd = {k: read_dd(os.path.join(res, f"dd-{k}.txt"))
-          for k in ("cache-write", "cache-read", "disk-fdatasync")}
+          for k in ("cache-write", "cache-write-warm", "cache-read", "disk-fdatasync")}
+    warmup = read_warmup(os.path.join(res, "warmup.txt"))
+    # Produce is compared with the page-cache write the cases ran against:
+    # the recycled-page one when the page cache was filled first.
+    cache_write_key = "cache-write-warm" if warmup and dd["cache-write-warm"][0] else "cache-write"
     limits = {
         "loopback": iperf[0],
-        "cache_write": dd["cache-write"][0],
+        "cache_write": dd[cache_write_key][0],
         "cache_read": dd["cache-read"][0],
         "disk_sync": dd["disk-fdatasync"][0],
     }
@@ -418,6 +463,44 @@ def cmd_markdown(args):
       "so client CPU is taken from the server's budget. Load average (1, 5, 15 min) at the start "
       f"of the run: {env.get('loadavg_start', '?')}; at its end: {loadavg_end(res)} "
       "(other work on the machine shares the cores and shows up as noise).")
+    w("")
+    first_cpu, warm_cpu = dd["cache-write"][1], dd["cache-write-warm"][1]
+
+    def kswapd_note():
+        c = g("g-produce-1k-p1-a1-none")
+        k = c.kswapd_gb() if c else None
+        if k is None:
+            return ""
+        return (f" (in the produce 1 KiB acks=1 case kswapd used {fmt(k, 2)} CPU-s per GB "
+                f"produced, beside the broker's {fmt(c.cpu_gb(), 2)})")
+    if warmup:
+        w("**Page cache: the steady state, with the first touch beside it.** This VM gives the "
+          "memory its guest frees back to the host within seconds (virtio-balloon free page "
+          "reporting), and the first write into such a page pays the host's page fault: "
+          f"writing the page cache into free memory cost {fmt(first_cpu, 2)} CPU-s/GB in this run, "
+          f"against {fmt(warm_cpu, 2)} CPU-s/GB into pages the kernel recycles from a full page "
+          "cache (both rows of the machine's limits below)"
+          + (". The two are close this time: the free memory `dd` got had not (all) gone back to "
+             "the host, which the allocator does not let one choose; on 2026-11-25 the first "
+             "touch cost 1.2 to 3.2 CPU-s/GB against 0.3 to 0.5 recycled"
+             if first_cpu is not None and warm_cpu is not None and first_cpu < 2 * warm_cpu else "")
+          + ". A broker that has been in service writes "
+          "into a page cache long full of older data, so its appends reuse reclaimed pages; the "
+          "cases here measure that steady state. Before them `bench/run` filled all free memory "
+          f"but {warmup.get('margin_mib', 0):.0f} MiB with clean ballast files (the warm-up: "
+          f"{warmup.get('mib', 0) / 1024:.1f} GiB in {warmup.get('seconds', 0):.0f} s), and it tops "
+          "the ballast up again right before each server starts, after deleting the previous "
+          "run's data, so each run's writes are served by reclaiming ballast pages. Deleting "
+          "files alone would not do: their pages go back to the host before the next run. "
+          "On a fresh VM, or after something drops the page cache, produce costs about the "
+          "difference of the two rows more per GB. The reclaim itself runs mostly in kswapd, "
+          "whose CPU is not counted in the broker's, as on any host with a full page cache"
+          + kswapd_note() + ".")
+    else:
+        w("**Page cache not filled first (WARM=0):** the cases wrote into memory the VM's host "
+          "had taken back, so produce figures include the first-touch cost of the page-cache "
+          f"write ({fmt(first_cpu, 2)} CPU-s/GB for `dd` in this run); bench/run's default "
+          "measures the steady state instead.")
     w("")
 
     # ---- summary against the targets
@@ -474,18 +557,24 @@ def cmd_markdown(args):
         w(f"| {label} | {fmt(lb / 1e6 if lb else None)} MB/s ({fmt(lb * 8 / 1e9 if lb else None, 1)} Gbit/s) "
           f"| sender {fmt(it[1], 2)}, receiver {fmt(it[2], 2)} | {how} |")
     for key, label, how in (
-            ("cache-write", "page-cache write", "`dd if=/dev/zero of=FILE bs=1M count=N` (no sync)"),
+            ("cache-write", "page-cache write, first touch",
+             "`dd if=/dev/zero of=FILE bs=1M count=N` (no sync), before the warm-up: into free "
+             "memory, first touch where the host has taken it back"),
+            ("cache-write-warm", "page-cache write, recycled pages",
+             "the same after the warm-up: the kernel reclaims pages of the full page cache"),
             ("cache-read", "page-cache read", "`dd if=FILE of=/dev/null bs=1M` (file still cached)"),
             ("disk-fdatasync", "disk write with fdatasync", "`dd if=/dev/zero of=FILE bs=1M count=N/2 conv=fdatasync`")):
         v, cpu = dd[key]
+        if key == "cache-write-warm" and not warmup:
+            continue
         w(f"| {label} | {fmt(v / 1e6 if v else None)} MB/s | {fmt(cpu, 2)} | {how} |")
     w("")
     w("CPU s/GB of a limit is the kernel's own cost of moving a GB that way (iperf3's CPU "
       "figures, dd's user+system time), a reference for what the broker pays for the same moves. "
       f"Producing is a loopback receive ({fmt(iperf[2], 2)} s/GB here) plus a page-cache write "
-      f"({fmt(dd['cache-write'][1], 2)} s/GB for dd's first write; the fdatasync'd dd, which "
-      "ran next and could reuse the pages the first file freed, paid "
-      f"{fmt(dd['disk-fdatasync'][1], 2)} s/GB with write-back included); consuming with "
+      f"({fmt(warm_cpu, 2)} s/GB into recycled pages, {fmt(first_cpu, 2)} s/GB at first touch; "
+      "the fdatasync'd dd, which ran right after the first-touch one and could reuse the pages "
+      f"it freed, paid {fmt(dd['disk-fdatasync'][1], 2)} s/GB with write-back included); consuming with "
       f"sendfile is a loopback sendfile send ({fmt(iperf_z[1], 2)} s/GB). On loopback the "
       "receiver's TCP processing often runs in a softirq on the sender's CPU, so the split "
       "between the two sides varies from run to run; both are shown.")
@@ -519,6 +608,11 @@ def cmd_markdown(args):
     lost = [(c.title, c.lost()) for c in cases if c.tool == "gregor" and c.ok and c.lost()]
     for title, n in lost:
         w(f"\n**{title}: {n} acknowledged records were not seen by the consumer within the grace period.**")
+    dropped = [(c.title, c.dropped_runs()) for c in cases if c.ok and c.dropped_runs()]
+    if dropped:
+        w("\nSomething else on the machine dropped the page cache (`/proc/sys/vm/drop_caches`) "
+          "during these runs, which then wrote partly into first-touch memory: "
+          + "; ".join(f"{t} (run {', '.join(map(str, runs))})" for t, runs in dropped) + ".")
     fan = g("g-consume-1k-x2")
     if fan:
         per = fan.med(lambda r: r["per_reader_mb_per_s"][0])
@@ -593,7 +687,9 @@ def cmd_markdown(args):
     w("| figure | Gregor MB/s | limit MB/s | share |")
     w("| --- | ---: | ---: | ---: |")
     for label, gid, lkey, lname in (
-            ("produce 1 KiB, acks=1 vs page-cache write", "g-produce-1k-p1-a1-none", "cache_write", ""),
+            ("produce 1 KiB, acks=1 vs page-cache write"
+             + (", recycled pages" if cache_write_key == "cache-write-warm" else ""),
+             "g-produce-1k-p1-a1-none", "cache_write", ""),
             ("produce 1 KiB, acks=1 vs loopback TCP", "g-produce-1k-p1-a1-none", "loopback", ""),
             ("consume 1 KiB vs page-cache read", "g-consume-1k", "cache_read", ""),
             ("consume 1 KiB vs loopback TCP", "g-consume-1k", "loopback", ""),
@@ -694,7 +790,9 @@ def cmd_markdown(args):
       "`redis-server --port $PORT --bind 127.0.0.1 --dir build/bench-data/redis --appendonly yes "
       "--appendfsync everysec --save '' --protected-mode no`. NATS: `nats-server -js -sd "
       "build/bench-data/nats -a 127.0.0.1 -p $PORT`. The peer drivers are `bench/peers/*.c`, built "
-      "by bench/run into build/bench-peers/." % (args.runs, ", QUICK=1" if args.quick else ""))
+      "by bench/run into build/bench-peers/. Right before each server starts, bench/run deletes the "
+      "previous run's data and tops the page-cache ballast (build/bench-data/ballast) up to all "
+      "free memory but the margin, unless run with WARM=0." % (args.runs, ", QUICK=1" if args.quick else ""))
     w("")
     for c in cases:
         w(f"- {c.title} (`{c.id}`):")
