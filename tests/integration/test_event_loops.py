@@ -38,13 +38,11 @@ def loop_connections(samples):
     return {int(dict(lbl)["loop"]): int(v) for lbl, v in s.items()}
 
 
-class LongPollReader:
-    """A confluent-kafka consumer assigned every partition from the start,
-    with long polls (fetch.wait.max.ms) so its fetches park on the broker."""
+class Reader:
+    """Reads every partition from the start on its own thread with long
+    polls (5 s), so its fetches park on the broker; collects values."""
 
-    def __init__(self, bootstrap, topic, want):
-        self.c = consumer(bootstrap, **{"fetch.wait.max.ms": 5000, "fetch.min.bytes": 1})
-        self.c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    def __init__(self, want):
         self.want = want
         self.seen = set()
         self.t = threading.Thread(target=self._run, daemon=True)
@@ -53,9 +51,7 @@ class LongPollReader:
     def _run(self):
         deadline = time.monotonic() + TIMEOUT
         while len(self.seen) < self.want and time.monotonic() < deadline:
-            for m in self.c.consume(num_messages=500, timeout=0.5):
-                if not m.error():
-                    self.seen.add(m.value())
+            self.seen.update(self.poll())
 
     def join(self):
         self.t.join(TIMEOUT + 5)
@@ -63,23 +59,31 @@ class LongPollReader:
         return self.seen
 
 
-class KPReader(LongPollReader):
+class LongPollReader(Reader):
+    """confluent-kafka (librdkafka)."""
+
+    def __init__(self, bootstrap, topic, want):
+        self.c = consumer(bootstrap, **{"fetch.wait.max.ms": 5000, "fetch.min.bytes": 1})
+        self.c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        super().__init__(want)
+
+    def poll(self):
+        return [m.value() for m in self.c.consume(num_messages=500, timeout=0.5) if not m.error()]
+
+
+class KPReader(Reader):
+    """kafka-python."""
+
     def __init__(self, bootstrap, topic, want):
         self.c = KafkaConsumer(bootstrap_servers=bootstrap, api_version=API_VERSION, fetch_max_wait_ms=5000,
                                enable_auto_commit=False, consumer_timeout_ms=500)
         parts = [KTopicPartition(topic, p) for p in range(PARTITIONS)]
         self.c.assign(parts)
         self.c.seek_to_beginning(*parts)
-        self.want = want
-        self.seen = set()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
+        super().__init__(want)
 
-    def _run(self):
-        deadline = time.monotonic() + TIMEOUT
-        while len(self.seen) < self.want and time.monotonic() < deadline:
-            for records in self.c.poll(timeout_ms=500).values():
-                self.seen.update(r.value for r in records)
+    def poll(self):
+        return [r.value for records in self.c.poll(timeout_ms=500).values() for r in records]
 
 
 @test
