@@ -362,16 +362,12 @@ struct net_loop *net_loop_create(const struct net_config *cfg, net_request_fn on
     pthread_mutex_init(&g->lock, NULL);
     atomic_init(&g->connections, 0);
     atomic_init(&g->running, false);
-    g->listen_fd = -1;
     for (uint32_t i = 0; i < count; i++) {
         if (!loop_create(g, i, cfg, on_request, on_abort, ctx)) goto fail;
     }
     struct net_loop *home = g->loops[0];
-    g->listen_fd = net_listen_socket(cfg->host, cfg->port, NET_LISTEN_BACKLOG, &g->port);
-    if (g->listen_fd < 0) goto fail;
-    home->listen_fd = g->listen_fd;
-    home->port = g->port;
-    for (uint32_t i = 1; i < count; i++) g->loops[i]->port = g->port;
+    home->listen_fd = net_listen_socket(cfg->host, cfg->port, NET_LISTEN_BACKLOG, &g->port);
+    if (home->listen_fd < 0) goto fail;
     if (epoll_add(home, home->listen_fd, EPOLLIN, home) != 0) goto fail;
     log_info("net", "listening host=%s port=%d loops=%u max_request_bytes=%u max_connections=%u idle_timeout_ms=%lld",
              cfg->host ? cfg->host : "0.0.0.0", g->port, count, home->max_request_bytes, home->max_connections,
@@ -579,17 +575,9 @@ int net_loop_run(struct net_loop *loop) {
     return rc;
 }
 
-void net_loop_stop(struct net_loop *loop) {
-    int saved = errno;  /* a signal handler must not disturb the code it interrupted */
-    struct net_group *g = loop->group;
-    for (uint32_t i = 0; i < g->count; i++) {
-        atomic_store_explicit(&g->loops[i]->stop_requested, 1, memory_order_release);
-        uint64_t one = 1;
-        ssize_t ignored = write(g->loops[i]->wake_fd, &one, sizeof(one));
-        (void)ignored;
-    }
-    errno = saved;
-}
+/* Signal-safe: group_stop is atomic stores and net_loop_wake, which
+ * keeps errno for the code the signal interrupted. */
+void net_loop_stop(struct net_loop *loop) { group_stop(loop->group); }
 
 void net_loop_wake(struct net_loop *loop) {
     int saved = errno;
@@ -619,7 +607,6 @@ void net_loop_destroy(struct net_loop *loop) {
         closed_any = false;
         for (uint32_t i = 0; i < g->count; i++) {
             struct net_loop *l = g->loops[i];
-            if (!l) continue;
             current_loop = l;
             adopt_pending_conns(l);
             net_inbox_apply(l);
@@ -630,19 +617,10 @@ void net_loop_destroy(struct net_loop *loop) {
             current_loop = NULL;
         }
     }
-    for (uint32_t i = 0; i < g->count; i++) {
-        struct net_loop *l = g->loops[i];
-        if (!l) continue;
-        NET_ASSERT(l->todo_len == 0);
-        for (struct net_adopt *a = l->adopt_head, *next; a; a = next) {
-            next = a->next;
-            close(a->fd);
-            free(a);
-        }
-    }
-    if (g->listen_fd >= 0) close(g->listen_fd);
-    for (uint32_t i = 0; i < g->count; i++)
-        if (g->loops[i]) loop_free(g->loops[i]);
+    /* Handed-over connections were adopted (and closed) above. */
+    for (uint32_t i = 0; i < g->count; i++) NET_ASSERT(g->loops[i]->todo_len == 0 && !g->loops[i]->adopt_head);
+    if (g->loops[0]->listen_fd >= 0) close(g->loops[0]->listen_fd);
+    for (uint32_t i = 0; i < g->count; i++) loop_free(g->loops[i]);
     pthread_mutex_destroy(&g->lock);
     free(g);
 }

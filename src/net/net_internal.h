@@ -212,7 +212,6 @@ struct net_group {
     atomic_uint connections;      /* open in all loops, for max_connections */
     atomic_bool running;          /* between net_loop_run's start and its last join */
     uint32_t next_loop;           /* round-robin for accepted connections (home loop only) */
-    int listen_fd;
     int port;
 };
 
@@ -222,7 +221,6 @@ struct net_loop {
     int epfd;
     int listen_fd;                /* the group's, on the home loop only; -1 elsewhere */
     int wake_fd;
-    int port;
     atomic_int stop_requested;    /* lock-free, so fine from both signal handlers and threads */
     bool listen_paused;
 
