@@ -128,6 +128,24 @@ def read_partitions(bootstrap, topic, partitions, timeout=120, **conf):
         c.close()
 
 
+def kp_read_to_end(c, tps, timeout_s=60):
+    """kafka-python: with consumer c, {partition: [ConsumerRecord]} of the
+    TopicPartitions tps from the log start to the end each has now."""
+    ends = c.end_offsets(tps)
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    out = {tp.partition: [] for tp in tps}
+    todo = {tp for tp in tps if ends[tp] > 0}
+    deadline = time.monotonic() + timeout_s
+    while todo:
+        assert time.monotonic() < deadline, "kafka-python read timed out; missing %s" % sorted(todo)
+        for tp, recs in c.poll(timeout_ms=1000).items():
+            out[tp.partition].extend(recs)
+            if recs and recs[-1].offset >= ends[tp] - 1:
+                todo.discard(tp)
+    return out
+
+
 def health_check(bootstrap, timeout=60):
     """A fresh producer and consumer can still round-trip a message."""
     topic = unique_topic("health")

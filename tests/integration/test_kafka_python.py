@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as Errors  # noqa: E402
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic  # noqa: E402
 
-from clients import unique_topic  # noqa: E402
+from clients import kp_read_to_end, unique_topic  # noqa: E402
 from harness import Broker, Skip, main, test  # noqa: E402
 
 FALLBACK_API_VERSION = (2, 5, 0)
@@ -83,20 +83,7 @@ def read_all(b, topic, partitions, timeout_s=60):
     """{partition: [ConsumerRecord]} from the log start to the current end."""
     c = consumer(b)
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        ends = c.end_offsets(tps)
-        c.assign(tps)
-        c.seek_to_beginning(*tps)
-        out = {p: [] for p in range(partitions)}
-        todo = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            assert time.monotonic() < deadline, "read timed out; missing %s" % sorted(todo)
-            for tp, recs in c.poll(timeout_ms=1000).items():
-                out[tp.partition].extend(recs)
-                if recs and recs[-1].offset >= ends[tp] - 1:
-                    todo.discard(tp)
-        return out
+        return kp_read_to_end(c, [TopicPartition(topic, p) for p in range(partitions)], timeout_s)
     finally:
         c.close()
 

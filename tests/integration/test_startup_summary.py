@@ -18,7 +18,7 @@ from confluent_kafka import TopicPartition  # noqa: E402
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 from kafka import TopicPartition as KTopicPartition  # noqa: E402
 
-from clients import (admin, consumer, create_topic, produce_all, producer, read_partitions,  # noqa: E402
+from clients import (admin, consumer, create_topic, kp_read_to_end, produce_all, producer, read_partitions,  # noqa: E402
                      unique_topic, wait_topic_visible)
 from faults import FaultShim, power_cut  # noqa: E402
 from harness import Broker, BrokerError, main, test  # noqa: E402
@@ -71,20 +71,8 @@ def kp_read(b, topic, partitions, timeout_s=60):
     c = KafkaConsumer(bootstrap_servers=b.bootstrap, api_version=KAFKA_PYTHON_API, enable_auto_commit=False,
                       group_id=None, request_timeout_ms=TIMEOUT_MS + 5000)
     try:
-        tps = [KTopicPartition(topic, p) for p in range(partitions)]
-        ends = c.end_offsets(tps)
-        c.assign(tps)
-        c.seek_to_beginning(*tps)
-        out = {p: [] for p in range(partitions)}
-        todo = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            assert time.monotonic() < deadline, "kafka-python read timed out; missing %s" % sorted(todo)
-            for tp, recs in c.poll(timeout_ms=1000).items():
-                out[tp.partition].extend(r.value for r in recs)
-                if recs and recs[-1].offset >= ends[tp] - 1:
-                    todo.discard(tp)
-        return out
+        got = kp_read_to_end(c, [KTopicPartition(topic, p) for p in range(partitions)], timeout_s)
+        return {p: [r.value for r in recs] for p, recs in got.items()}
     finally:
         c.close()
 
