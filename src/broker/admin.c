@@ -23,6 +23,7 @@
 
 #include "admin/http.h"
 #include "cli/procstat.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "group/group.h"
@@ -98,15 +99,17 @@ static void render_loops(const struct broker *b, struct obuf *ob) {
         {"gregor_event_loop_requests_total", "Requests read, per event loop.", PROM_COUNTER},
         {"gregor_event_loop_sent_bytes_total", "Bytes written to clients, per event loop.", PROM_COUNTER},
     };
+    /* One snapshot per loop, so the three families agree with each other. */
+    struct net_stats per_loop[LIMIT_NET_LOOPS_MAX];
+    for (uint32_t i = 0; i < n; i++) net_loop_stats_one(b->loop, i, &per_loop[i]);
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
         prom_family(ob, families[f].name, families[f].type, families[f].help);
         for (uint32_t i = 0; i < n; i++) {
-            struct net_stats ns;
-            net_loop_stats_one(b->loop, i, &ns);
+            const struct net_stats *ns = &per_loop[i];
             char idx[12];
             snprintf(idx, sizeof(idx), "%u", i);
             const char *labels[] = {"loop", idx, NULL};
-            uint64_t v = f == 0 ? ns.connections : f == 1 ? ns.requests : ns.bytes_out;
+            uint64_t v = f == 0 ? ns->connections : f == 1 ? ns->requests : ns->bytes_out;
             prom_sample_u64(ob, families[f].name, labels, v);
         }
     }
